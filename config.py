@@ -1,0 +1,62 @@
+"""Configuration: a few classes reading the environment, with safe defaults for `make run`.
+
+Every setting can be given as an environment variable of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+
+
+def database_url(url: str | None) -> str:
+    """DATABASE_URL as SQLAlchemy wants it: plain postgres URLs use the psycopg 3 driver."""
+    if not url:
+        return f"sqlite:///{INSTANCE_DIR / 'skubridge.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY")  # None: a key kept in instance/ is made on first run
+    # Fernet keys for secrets at rest, comma separated, newest first (MultiFernet rotation).
+    FERNET_KEYS = os.environ.get("FERNET_KEYS")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    RQ_QUEUES = ("imports", "sync", "orders")
+
+    # The TikTok Shop app SKU Bridge is registered as. Defaults point at the built-in sandbox.
+    TIKTOK_APP_KEY = os.environ.get("TIKTOK_APP_KEY", "sandbox-app-key")
+    TIKTOK_APP_SECRET = os.environ.get("TIKTOK_APP_SECRET", "sandbox-app-secret")
+    TIKTOK_SERVICE_ID = os.environ.get("TIKTOK_SERVICE_ID", "7300000000000000001")
+    TIKTOK_API_BASE_URL = os.environ.get("TIKTOK_API_BASE_URL", "http://127.0.0.1:5001")
+    TIKTOK_AUTH_BASE_URL = os.environ.get("TIKTOK_AUTH_BASE_URL", "http://127.0.0.1:5001")
+    # Refresh an access token when it has less than this many seconds left.
+    TOKEN_REFRESH_MARGIN = env_int("TOKEN_REFRESH_MARGIN", 3600)
+
+    # Where `make run` points the demo store, and how big the demo catalog is.
+    SANDBOX_MAGENTO_URL = os.environ.get("SANDBOX_MAGENTO_URL", "http://127.0.0.1:5002")
+    DEMO_TIKTOK_SKUS = env_int("DEMO_TIKTOK_SKUS", 2000)
+    DEMO_PRODUCTS = env_int("DEMO_PRODUCTS", 500)
+
+    GRID_PAGE_SIZE = env_int("GRID_PAGE_SIZE", 50)
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    FERNET_KEYS = "qHBWybXu1TJ4m1G0H5vK1Zq7c8l2x9K5sY0aQ3dU6eM="
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL") or "sqlite://")

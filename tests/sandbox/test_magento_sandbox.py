@@ -1,0 +1,315 @@
+"""The emulated Magento 2 REST API over real loopback HTTP."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from tests.conftest import TEST_SANDBOX_SETTINGS
+from webapp.sandbox.catalog import generate_catalog
+from webapp.sandbox.magento import create_magento_sandbox, magento_time
+from webapp.sandbox.server import SandboxServers
+from webapp.sandbox.settings import SandboxSettings
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """Only the Magento sandbox, shaped like conftest's `sandbox`.
+
+    Stands in for the session fixture until the TikTok sandbox exists (`SandboxServers.start()`
+    imports it); delete it then and these tests run against the shared servers unchanged.
+    """
+    settings = SandboxSettings(**TEST_SANDBOX_SETTINGS)
+    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
+    servers = SandboxServers(settings=settings, catalog=catalog)
+    servers.apps["magento"] = create_magento_sandbox(settings, catalog)
+    server = make_server("127.0.0.1", 0, servers.apps["magento"], threaded=True)
+    servers.servers["magento"] = server
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    servers.threads.append(thread)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture
+def magento(sandbox):
+    """GET/POST helpers with the integration token; pass `token=` to use another."""
+
+    class Client:
+        base = sandbox.url("magento")
+
+        def get(self, path, params=None, token=sandbox.settings.magento_token):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            return requests.get(f"{self.base}/rest/V1{path}", params=params, headers=headers)
+
+        def post(self, path, json, token=sandbox.settings.magento_token):
+            headers = {"Authorization": f"Bearer {token}"}
+            return requests.post(f"{self.base}/rest/V1{path}", json=json, headers=headers)
+
+    return Client()
+
+
+def criteria(*filter_groups, page_size=None, current_page=None, sort=None):
+    """searchCriteria query arguments: each group is a list of (field, value, condition_type)."""
+    params = {}
+    for g, group in enumerate(filter_groups):
+        for f, (field, value, condition) in enumerate(group):
+            prefix = f"searchCriteria[filter_groups][{g}][filters][{f}]"
+            params[f"{prefix}[field]"] = field
+            params[f"{prefix}[value]"] = value
+            params[f"{prefix}[condition_type]"] = condition
+    if page_size is not None:
+        params["searchCriteria[pageSize]"] = page_size
+    if current_page is not None:
+        params["searchCriteria[currentPage]"] = current_page
+    if sort:
+        params["searchCriteria[sortOrders][0][field]"] = sort[0]
+        params["searchCriteria[sortOrders][0][direction]"] = sort[1]
+    return params
+
+
+def custom(item, code):
+    return next(
+        (a["value"] for a in item["custom_attributes"] if a["attribute_code"] == code), None
+    )
+
+
+@pytest.mark.parametrize(
+    "path, resource",
+    [
+        ("/products", "Magento_Catalog::products"),
+        ("/store/storeConfigs", "Magento_Backend::store"),
+        ("/categories/list", "Magento_Catalog::categories"),
+        ("/inventory/source-items", "Magento_InventoryApi::source"),
+    ],
+)
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_refuses_missing_or_wrong_token(magento, path, resource, token):
+    response = magento.get(path, token=token)
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "message": "The consumer isn't authorized to access %resources.",
+        "parameters": {"resources": resource},
+    }
+
+
+def test_store_configs(magento):
+    response = magento.get("/store/storeConfigs")
+
+    assert response.status_code == 200
+    [default] = response.json()
+    assert default["code"] == "default"
+    assert default["base_currency_code"] == "USD"
+
+
+def test_lists_need_a_search_criteria(magento):
+    refused = magento.get("/products")
+    bare = magento.get("/products?searchCriteria=")
+
+    assert refused.status_code == 400
+    assert refused.json()["parameters"] == {"fieldName": "searchCriteria"}
+    assert bare.status_code == 200 and bare.json()["total_count"] > 0
+
+
+def test_store_code_prefix_and_unknown_route(sandbox, magento):
+    headers = {"Authorization": f"Bearer {sandbox.settings.magento_token}"}
+    in_store = requests.get(
+        f"{magento.base}/rest/default/V1/products", params=criteria(page_size=1), headers=headers
+    )
+    unknown = magento.get("/no/such/thing")
+
+    assert in_store.status_code == 200 and len(in_store.json()["items"]) == 1
+    assert unknown.status_code == 404
+    assert unknown.json() == {"message": "Request does not match any route."}
+
+
+def test_product_in_the_real_shape(sandbox, magento):
+    parent = next(p for p in sandbox.catalog.store_products if p.type_id == "configurable")
+    child = next(p for p in sandbox.catalog.store_products if p.parent_id == parent.id)
+    body = magento.get("/products", criteria([("sku", parent.sku, "eq")])).json()
+    [parent_item] = body["items"]
+    [child_item] = magento.get("/products", criteria([("sku", child.sku, "eq")])).json()["items"]
+
+    assert body["total_count"] == 1
+    assert set(parent_item) >= {
+        "id", "sku", "name", "attribute_set_id", "price", "status", "visibility", "type_id",
+        "created_at", "updated_at", "extension_attributes", "custom_attributes",
+    }  # fmt: skip
+    links = parent_item["extension_attributes"]["configurable_product_links"]
+    assert links == list(parent.children_ids)
+    assert parent_item["type_id"] == "configurable" and parent_item["visibility"] == 4
+    assert child_item["visibility"] == 1 and child_item["weight"] == 0.5
+    assert child_item["extension_attributes"]["website_ids"] == [1]
+    assert custom(child_item, "ean") == child.barcode
+    assert custom(child_item, "color").isdigit()  # an option id, as Magento stores selects
+    assert child_item["price"] == float(child.price)
+    assert child_item["updated_at"].count(":") == 2 and "T" not in child_item["updated_at"]
+
+
+def test_option_lists_label_the_option_ids(sandbox, magento):
+    child = next(p for p in sandbox.catalog.store_products if p.color and p.size)
+    [item] = [
+        i
+        for i in magento.get("/products", criteria([("sku", child.sku, "eq")])).json()["items"]
+        if i["id"] == child.id
+    ]
+    colors = magento.get("/products/attributes/color/options").json()
+    sizes = magento.get("/products/attributes/size/options").json()
+    missing = magento.get("/products/attributes/no_such_code/options")
+
+    assert colors[0] == {"label": " ", "value": ""}  # Magento's blank option comes first
+    assert {o["value"]: o["label"] for o in colors}[custom(item, "color")] == child.color
+    assert {o["value"]: o["label"] for o in sizes}[custom(item, "size")] == child.size
+    assert missing.status_code == 404
+    assert missing.json()["parameters"] == ["no_such_code"]
+
+
+def test_paging_past_the_end_returns_the_last_page_again(sandbox, magento):
+    total = len(sandbox.catalog.store_products)
+    last = math.ceil(total / 100)
+    last_page = magento.get("/products", criteria(page_size=100, current_page=last)).json()
+    beyond = magento.get("/products", criteria(page_size=100, current_page=last + 5)).json()
+
+    assert beyond["total_count"] == last_page["total_count"] == total
+    assert [i["id"] for i in beyond["items"]] == [i["id"] for i in last_page["items"]]
+    assert len(last_page["items"]) == total - (last - 1) * 100
+    assert beyond["search_criteria"]["current_page"] == last + 5  # echoed as asked
+
+
+def test_pages_cover_every_product_once(sandbox, magento):
+    ids = []
+    page = 1
+    while True:
+        body = magento.get("/products", criteria(page_size=75, current_page=page)).json()
+        ids += [item["id"] for item in body["items"]]
+        if 75 * page >= body["total_count"]:
+            break
+        page += 1
+
+    assert sorted(ids) == sorted(p.id for p in sandbox.catalog.store_products)
+    assert len(ids) == len(set(ids))
+
+
+def test_duplicate_skus_are_both_served(sandbox, magento):
+    counts = Counter(p.sku for p in sandbox.catalog.store_products)
+    duplicated = next(sku for sku, n in counts.items() if n > 1)
+
+    body = magento.get("/products", criteria([("sku", duplicated, "eq")])).json()
+
+    assert body["total_count"] == 2
+    assert len({item["id"] for item in body["items"]}) == 2
+
+
+def test_filters(sandbox, magento):
+    products = sandbox.catalog.store_products
+    simple = next(p for p in products if p.type_id == "simple" and p.sku.isupper())
+    two = [p.sku for p in products if p.type_id == "simple"][:2]
+    cutoff = sorted(p.updated_at for p in products)[len(products) // 2]
+
+    def total(*groups, **kwargs):
+        return magento.get("/products", criteria(*groups, **kwargs)).json()["total_count"]
+
+    configurables = sum(p.type_id == "configurable" for p in products)
+    assert total([("type_id", "configurable", "eq")]) == configurables
+    assert total([("sku", simple.sku.lower(), "eq")]) >= 1  # MySQL collation ignores case
+    assert total([("sku", ",".join(two), "in")]) >= 2
+    assert total([("sku", simple.sku[:7] + "%", "like")]) == sum(
+        p.sku.upper().startswith(simple.sku[:7].upper()) for p in products
+    )
+    assert total([("updated_at", magento_time(cutoff), "gteq")]) == sum(
+        p.updated_at >= cutoff for p in products
+    )
+    # Filters in one group are OR-ed, groups are AND-ed.
+    assert total([("type_id", "configurable", "eq"), ("type_id", "simple", "eq")]) == len(products)
+    assert total([("type_id", "configurable", "eq")], [("type_id", "simple", "eq")]) == 0
+    assert magento.get("/products", criteria([("sku", "x", "bogus")])).status_code == 400
+
+
+def test_sort_orders(magento):
+    ascending = magento.get("/products", criteria(page_size=5, sort=("sku", "ASC"))).json()
+    descending = magento.get("/products", criteria(page_size=5, sort=("entity_id", "DESC"))).json()
+
+    skus = [i["sku"].casefold() for i in ascending["items"]]
+    ids = [i["id"] for i in descending["items"]]
+    assert skus == sorted(skus)
+    assert ids == sorted(ids, reverse=True)
+    assert ascending["search_criteria"]["sort_orders"] == [{"field": "sku", "direction": "ASC"}]
+
+
+def test_categories_list(sandbox, magento):
+    body = magento.get("/categories/list", criteria(page_size=100, current_page=1)).json()
+    names = {item["name"] for item in body["items"]}
+
+    assert set(sandbox.catalog.categories) <= names
+    assert {"id", "parent_id", "name"} <= set(body["items"][0])
+    assert body["total_count"] == len(body["items"])
+
+
+def test_source_items_page_like_products_and_match_the_catalog(sandbox, magento):
+    totals = Counter()
+    page = 1
+    while True:
+        body = magento.get("/inventory/source-items", criteria(page_size=100, current_page=page))
+        body = body.json()
+        for item in body["items"]:
+            assert set(item) == {"sku", "source_code", "quantity", "status"}
+            totals[item["sku"]] += item["quantity"]
+        if 100 * page >= body["total_count"]:
+            break
+        page += 1
+    beyond = magento.get("/inventory/source-items", criteria(page_size=100, current_page=page + 3))
+
+    expected = Counter()
+    for product in sandbox.catalog.store_products:
+        if product.type_id == "simple":
+            expected[product.sku] += product.quantity
+    assert totals == expected
+    assert beyond.json()["items"] == body["items"]
+
+
+def test_saving_source_items_sets_quantities(sandbox, magento):
+    sku = next(p.sku for p in sandbox.catalog.store_products if p.type_id == "simple")
+    only_sku = criteria([("sku", sku, "eq")], [("source_code", "default", "eq")])
+    before = magento.get("/inventory/source-items", only_sku).json()["items"][0]
+
+    saved = magento.post(
+        "/inventory/source-items",
+        {"sourceItems": [{"sku": sku, "source_code": "default", "quantity": 77, "status": 1}]},
+    )
+    after = magento.get("/inventory/source-items", only_sku).json()["items"][0]
+    unknown = magento.post(
+        "/inventory/source-items",
+        {"sourceItems": [{"sku": "NO-SUCH-SKU", "source_code": "default", "quantity": 1}]},
+    )
+    magento.post("/inventory/source-items", {"sourceItems": [before]})
+
+    assert saved.status_code == 200 and saved.json() == []
+    assert after["quantity"] == 77
+    assert unknown.status_code == 400
+    assert magento.post("/inventory/source-items", {"items": []}).status_code == 400
+
+
+def test_fault_knobs(sandbox, magento):
+    control = f"{magento.base}/__sandbox__/faults"
+
+    requests.post(control, json={"rate_limit_rate": 1.0})
+    limited = magento.get("/products", criteria(page_size=1))
+    requests.post(control, json={"rate_limit_rate": 0.0, "error_rate": 1.0})
+    failed = magento.get("/products", criteria(page_size=1))
+    requests.post(f"{magento.base}/__sandbox__/reset")
+    served = magento.get("/products", criteria(page_size=1))
+    stats = requests.get(f"{magento.base}/__sandbox__/stats").json()
+
+    assert limited.status_code == 429 and limited.headers["Retry-After"].isdigit()
+    assert "message" in limited.json()
+    assert failed.status_code == 503 and "message" in failed.json()
+    assert served.status_code == 200
+    assert stats["requests"] == 1  # reset cleared the counters; only `served` counted since
+    assert sandbox.apps["magento"].extensions["sandbox_faults"].knobs.error_rate == 0

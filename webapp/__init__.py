@@ -1,0 +1,89 @@
+"""SKU Bridge: link TikTok Shop SKUs to store SKUs, and keep them in sync."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import BASE_DIR, INSTANCE_DIR, Config
+from webapp.extensions import csrf, db, login_manager, migrate
+from webapp.security import configure_encryption
+
+
+def create_app(config_class: type[Config] = Config, **overrides: object) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(BASE_DIR / "static"),
+    )
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    _load_instance_secrets(app)
+    configure_encryption(app.config["FERNET_KEYS"])
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+
+    from webapp import htmx, models, tenancy  # noqa: F401  (models: the whole schema)
+    from webapp.accounts.views import bp as accounts_bp
+    from webapp.auth.cli import users_cli
+    from webapp.auth.views import bp as auth_bp
+    from webapp.catalog.views import bp as catalog_bp
+    from webapp.errors import register_error_handlers
+    from webapp.jobs.views import bp as jobs_bp
+    from webapp.linking.views import bp as linking_bp
+    from webapp.stores.views import bp as stores_bp
+
+    htmx.init_app(app)
+    tenancy.init_app(app)
+    register_error_handlers(app)
+    for blueprint in (auth_bp, accounts_bp, stores_bp, catalog_bp, linking_bp, jobs_bp):
+        app.register_blueprint(blueprint)
+    app.cli.add_command(users_cli)
+    return app
+
+
+def _load_instance_secrets(app: Flask) -> None:
+    """Without SECRET_KEY / FERNET_KEYS in the environment, keep generated ones in instance/
+    so that sessions and encrypted tokens survive a restart of `make run`."""
+    if app.config.get("SECRET_KEY") and app.config.get("FERNET_KEYS"):
+        return
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _read_or_create(
+            instance / "secret_key", lambda: secrets.token_hex(32)
+        )
+    if not app.config.get("FERNET_KEYS"):
+        app.config["FERNET_KEYS"] = _read_or_create(
+            instance / "fernet_key", lambda: Fernet.generate_key().decode()
+        )
+
+
+def _read_or_create(path: Path, make: Callable[[], str]) -> str:
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    """SQLite as an embedded production database: WAL, enforced foreign keys, patient locks."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()

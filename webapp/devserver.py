@@ -1,0 +1,269 @@
+"""`make run`: the whole dashboard on one machine, stopped with one Ctrl-C.
+
+Steps: instance/, a Redis (REDIS_URL, one already on 6379, or one of our own), migrations, the
+sandbox APIs, demo data, the RQ worker and the web app. Children run in sessions of their own so
+that Ctrl-C reaches only this process, which then stops them in reverse order, Redis last.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import config
+from webapp.redis_server import OwnedRedis, RedisServerError, ensure_redis, port_is_free
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+HOST = "127.0.0.1"
+STOP_TIMEOUT = 10.0
+SANDBOX_START_TIMEOUT = 60.0
+WEB_START_TIMEOUT = 30.0
+DEMO_LOGINS = (("owner@demo.test", "demo-owner"), ("support@demo.test", "demo-support"))
+
+
+class Shutdown(Exception):
+    """Raised by the SIGTERM handler, so that a stop request unwinds like Ctrl-C."""
+
+
+class StartupError(Exception):
+    """A step could not run; the message says what to do about it."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    web: int
+    tiktok: int
+    magento: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Ports:
+        return cls(
+            web=int(environ.get("PORT", 5000)),
+            tiktok=int(environ.get("SANDBOX_TIKTOK_PORT", 5001)),
+            magento=int(environ.get("SANDBOX_MAGENTO_PORT", 5002)),
+        )
+
+    def named(self) -> dict[str, tuple[int, str]]:
+        """Each port with the variable that chooses another."""
+        return {
+            "web app": (self.web, "PORT"),
+            "TikTok Shop sandbox": (self.tiktok, "SANDBOX_TIKTOK_PORT"),
+            "Magento sandbox": (self.magento, "SANDBOX_MAGENTO_PORT"),
+        }
+
+
+@dataclass
+class ManagedProcesses:
+    """Child processes started in order and stopped in reverse order."""
+
+    env: dict[str, str]
+    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+        process = subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=config.BASE_DIR,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.children.append((name, process))
+        return process
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                return name, process.returncode
+        return None
+
+    def stop_all(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is not None:
+                continue
+            say(f"Stopping the {name}…")
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                say(f"The {name} did not stop in {STOP_TIMEOUT:.0f} s; killing it.")
+                process.kill()
+                process.wait()
+        self.children.clear()
+
+
+def say(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+def check_ports_free(ports: Ports) -> None:
+    for name, (port, variable) in ports.named().items():
+        if _accepts_connections(port) or not port_is_free(port, HOST):
+            raise StartupError(
+                f"Port {port} (the {name}) is already in use by another program. Stop it, or "
+                f"choose another port: {variable}={port + 50} make run"
+            )
+
+
+def child_environment(redis_url: str, ports: Ports) -> dict[str, str]:
+    """This process's environment plus REDIS_URL and, unless set, where the sandbox listens."""
+    env = dict(os.environ, REDIS_URL=redis_url)
+    env.setdefault("TIKTOK_API_BASE_URL", f"http://{HOST}:{ports.tiktok}")
+    env.setdefault("TIKTOK_AUTH_BASE_URL", f"http://{HOST}:{ports.tiktok}")
+    env.setdefault("SANDBOX_MAGENTO_URL", f"http://{HOST}:{ports.magento}")
+    return env
+
+
+def app_overrides(env: Mapping[str, str]) -> dict[str, str]:
+    """config.Config read the environment at import, before we set these: pass them explicitly."""
+    names = ("REDIS_URL", "TIKTOK_API_BASE_URL", "TIKTOK_AUTH_BASE_URL", "SANDBOX_MAGENTO_URL")
+    return {name: env[name] for name in names}
+
+
+def wait_for_ports(process: subprocess.Popen, name: str, ports: list[int], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while not _accepts_connections(port):
+            if process.poll() is not None:
+                raise StartupError(f"The {name} exited (code {process.returncode}) while starting.")
+            if time.monotonic() > deadline:
+                raise StartupError(f"The {name} did not listen on port {port} in {timeout:.0f} s.")
+            time.sleep(0.1)
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def create_dev_app(overrides: dict[str, str]) -> Flask:
+    from webapp import create_app
+
+    return create_app(**overrides)
+
+
+def migrate(app: Flask) -> None:
+    import flask_migrate
+
+    say("Applying database migrations…")
+    with app.app_context():
+        flask_migrate.upgrade()
+
+
+def seed(app: Flask) -> None:
+    from webapp.demo import seed_demo_data
+
+    say("Seeding the demo data (the first run takes a moment)…")
+    seed_demo_data(app)
+
+
+def start_sandbox(processes: ManagedProcesses, ports: Ports) -> None:
+    say(f"Starting the sandbox APIs (TikTok Shop :{ports.tiktok}, Magento :{ports.magento})…")
+    redirect_uri = f"http://{HOST}:{ports.web}/accounts/tiktok/callback"
+    args = [sys.executable, "-m", "webapp.sandbox", "--tiktok-port", str(ports.tiktok)]
+    args += ["--magento-port", str(ports.magento), "--redirect-uri", redirect_uri]
+    sandbox = processes.start("sandbox", args)
+    wait_for_ports(sandbox, "sandbox", [ports.tiktok, ports.magento], SANDBOX_START_TIMEOUT)
+
+
+def start_worker_and_web(processes: ManagedProcesses, ports: Ports) -> None:
+    say("Starting the RQ worker…")
+    processes.start("worker", [sys.executable, "worker.py"])
+    say(f"Starting the web app on port {ports.web}…")
+    args = [sys.executable, "-m", "flask", "--app", "webapp", "run"]
+    args += ["--host", HOST, "--port", str(ports.web), "--no-reload"]
+    web = processes.start("web app", args)
+    wait_for_ports(web, "web app", [ports.web], WEB_START_TIMEOUT)
+
+
+def print_banner(ports: Ports) -> None:
+    logins = "\n".join(f"    {email} / {password}" for email, password in DEMO_LOGINS)
+    print(
+        f"\n  SKU Bridge is running at http://{HOST}:{ports.web}\n"
+        f"  Demo logins:\n{logins}\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+
+
+def watch(processes: ManagedProcesses) -> None:
+    """Block until a child exits on its own; Ctrl-C and SIGTERM interrupt this by raising."""
+    while True:
+        exited = processes.first_exited()
+        if exited:
+            name, code = exited
+            say(f"The {name} exited unexpectedly (code {code}); stopping the rest.")
+            return
+        time.sleep(0.5)
+
+
+def run() -> int:
+    ports = Ports.from_env(os.environ)
+    check_ports_free(ports)
+    say(f"Instance folder: {config.INSTANCE_DIR}")
+    config.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    redis_url, owned_redis = ensure_redis(config.INSTANCE_DIR)
+    say(f"Redis: {redis_url}" + (" (started for this run)" if owned_redis else ""))
+    env = child_environment(redis_url, ports)
+    os.environ.update(env)
+    processes = ManagedProcesses(env)
+    try:
+        app = create_dev_app(app_overrides(env))
+        migrate(app)
+        start_sandbox(processes, ports)
+        seed(app)
+        start_worker_and_web(processes, ports)
+        print_banner(ports)
+        watch(processes)
+        return 1
+    except (KeyboardInterrupt, Shutdown):
+        print(flush=True)
+        say("Stopping…")
+        return 0
+    finally:
+        _ignore_stop_signals()  # a second Ctrl-C must not cut the clean-up short
+        processes.stop_all()
+        _stop_redis(owned_redis)
+
+
+def _stop_redis(owned_redis: OwnedRedis | None) -> None:
+    if owned_redis is not None:
+        say("Stopping Redis…")
+        owned_redis.stop()
+    say("Stopped.")
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _raise_shutdown(_signum: int, _frame: object) -> None:
+    raise Shutdown
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _raise_shutdown)
+    try:
+        code = run()
+    except (StartupError, RedisServerError) as error:
+        say(f"Cannot start: {error}")
+        code = 1
+    except (KeyboardInterrupt, Shutdown):
+        code = 0  # stopped before anything needed stopping
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Error pages: a clear message in the page, never a bare status."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, make_response, render_template
+from flask_wtf.csrf import CSRFError
+
+from webapp.htmx import is_htmx, retarget, toast
+
+MESSAGES = {
+    400: "That request could not be understood.",
+    403: "You do not have access to that.",
+    404: "That page does not exist, or it belongs to another organization.",
+    405: "That action is not allowed here.",
+    413: "That file is too large.",
+    500: "Something went wrong on our side. The error has been logged.",
+}
+
+
+def _render(status: int, message: str) -> Response:
+    if is_htmx():
+        response = make_response(render_template("errors/_message.html", message=message), status)
+        return retarget(toast(response, message, "error"), "#flash", "innerHTML")
+    return make_response(
+        render_template("errors/error.html", status=status, message=message), status
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return _render(400, "Your session expired or the form was stale. Reload and try again.")
+
+    for status, message in MESSAGES.items():
+        app.register_error_handler(status, lambda error, m=message, s=status: _render(s, m))

@@ -1,0 +1,67 @@
+"""Background job runs as the dashboard sees them: kind, progress, result."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.accounts.models import User
+from webapp.extensions import Base, utcnow
+from webapp.types import UTCDateTime, str_enum
+
+
+class JobKind(enum.StrEnum):
+    MARKETPLACE_IMPORT = "marketplace_import"
+    STORE_CATALOG_REFRESH = "store_catalog_refresh"
+
+    @property
+    def label(self) -> str:
+        return {
+            JobKind.MARKETPLACE_IMPORT: "TikTok Shop product import",
+            JobKind.STORE_CATALOG_REFRESH: "Store catalog refresh",
+        }[self]
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def is_over(self) -> bool:
+        return self in (JobStatus.FINISHED, JobStatus.FAILED)
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_org_kind_status", "organization_id", "kind", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("marketplace_accounts.id"))
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"))
+    kind: Mapped[JobKind] = mapped_column(str_enum(JobKind, 40))
+    status: Mapped[JobStatus] = mapped_column(str_enum(JobStatus), default=JobStatus.QUEUED)
+    total: Mapped[int | None]
+    done: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rq_job_id: Mapped[str | None] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total:
+            return None
+        return min(100, round(100 * self.done / self.total))

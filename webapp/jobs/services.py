@@ -1,0 +1,191 @@
+"""Starting background jobs, recording their progress, and finding interrupted ones."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+from redis.exceptions import RedisError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.job import JobStatus as RQStatus
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.accounts.models import User
+from webapp.accounts.services import AccountError
+from webapp.adapters.base import AdapterError
+from webapp.audit import record_event
+from webapp.extensions import db, utcnow
+from webapp.jobs.models import JobKind, JobRun, JobStatus
+from webapp.jobs.queue import enqueue, redis_connection
+from webapp.stores.services import StoreError
+
+
+class JobError(Exception):
+    """A job could not be started; the message says why."""
+
+
+def active_job(
+    session: Session, kind: JobKind, *, account_id: int | None = None, store_id: int | None = None
+) -> JobRun | None:
+    """The queued or running job of this kind for this account or store, if any is still alive."""
+    run = session.scalar(
+        select(JobRun)
+        .where(
+            JobRun.kind == kind,
+            JobRun.account_id == account_id,
+            JobRun.store_id == store_id,
+            JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+        )
+        .order_by(JobRun.id.desc())
+    )
+    if run is not None and is_interrupted(run):
+        mark_interrupted(session, run)
+        return None
+    return run
+
+
+def is_interrupted(run: JobRun) -> bool:
+    """A run whose RQ job failed, vanished or was stopped without telling us."""
+    if not run.rq_job_id:
+        return False
+    try:
+        status = Job.fetch(run.rq_job_id, connection=redis_connection()).get_status()
+    except NoSuchJobError:
+        return True
+    return status in (RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED)
+
+
+def mark_interrupted(session: Session, run: JobRun) -> None:
+    run.status = JobStatus.FAILED
+    run.error = run.error or "The job stopped before it finished (the worker was interrupted)."
+    run.finished_at = utcnow()
+    session.commit()
+
+
+def start_job(
+    session: Session,
+    *,
+    kind: JobKind,
+    func: Callable[[int], Any],
+    queue: str,
+    organization_id: int,
+    actor: User | None,
+    account_id: int | None = None,
+    store_id: int | None = None,
+) -> JobRun:
+    """Record a job run and enqueue it; if the same job is already under way, return that one."""
+    existing = active_job(session, kind, account_id=account_id, store_id=store_id)
+    if existing is not None:
+        return existing
+    run = JobRun(
+        kind=kind,
+        organization_id=organization_id,
+        account_id=account_id,
+        store_id=store_id,
+        created_by_id=actor.id if actor else None,
+        message="Waiting for a worker…",
+    )
+    session.add(run)
+    record_event(
+        session,
+        actor=actor,
+        organization_id=organization_id,
+        action="job.started",
+        target=f"job:{kind.value}",
+        account_id=account_id,
+        store_id=store_id,
+    )
+    session.commit()
+    try:
+        rq_job = enqueue(queue, func, run.id, job_id=f"jobrun-{run.id}", job_timeout=3 * 3600)
+    except RedisError as error:
+        run.status = JobStatus.FAILED
+        run.error = "The job queue (Redis) is not reachable, so the job could not start."
+        session.commit()
+        raise JobError(run.error) from error
+    run.rq_job_id = rq_job.id
+    session.commit()
+    return run
+
+
+class ProgressRecorder:
+    """Writes done / total / message to the job run, committing at most every `interval` s."""
+
+    def __init__(self, session: Session, run: JobRun, interval: float = 0.25):
+        self.session = session
+        self.run = run
+        self.interval = interval
+        self._last_write = 0.0
+
+    def update(
+        self,
+        *,
+        done: int | None = None,
+        advance: int = 0,
+        total: int | None = None,
+        message: str | None = None,
+        force: bool = False,
+    ) -> None:
+        if total is not None:
+            self.run.total = total
+        if done is not None:
+            self.run.done = done
+        self.run.done += advance
+        if message is not None:
+            self.run.message = message[:500]
+        now = time.monotonic()
+        if force or now - self._last_write >= self.interval:
+            self.session.commit()
+            self._last_write = now
+
+
+def run_tracked(
+    job_run_id: int, work: Callable[[JobRun, ProgressRecorder], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run a job's work, recording running / finished / failed on its JobRun.
+
+    Exceptions are recorded with a readable message and then re-raised, so RQ's failed registry
+    sees them too. Running a finished job again just does the (idempotent) work again.
+    """
+    session = db.session
+    run = session.get(JobRun, job_run_id)
+    if run is None:
+        raise LookupError(f"No job run {job_run_id}")
+    run.status, run.started_at, run.finished_at, run.error = (
+        JobStatus.RUNNING,
+        utcnow(),
+        None,
+        "",
+    )
+    session.commit()
+    progress = ProgressRecorder(session, run)
+    try:
+        result = work(run, progress)
+    except Exception as error:
+        session.rollback()
+        run = session.get(JobRun, job_run_id)
+        run.status = JobStatus.FAILED
+        run.error = readable_error(error)
+        run.finished_at = utcnow()
+        session.commit()
+        current_app.logger.error("Job %s failed\n%s", job_run_id, traceback.format_exc())
+        raise
+    run.status = JobStatus.FINISHED
+    run.result = result
+    run.finished_at = utcnow()
+    if run.total is not None:
+        run.done = run.total
+    session.commit()
+    return result
+
+
+def readable_error(error: Exception) -> str:
+    """Errors of our own carry a message for people; anything else is named, not dumped."""
+    if isinstance(error, AccountError | AdapterError | StoreError | JobError):
+        return str(error)
+    return f"Unexpected error ({type(error).__name__}). It has been logged; Retry may help."

@@ -1,0 +1,152 @@
+"""The linking grid: one page of an account's links, by status tab and search, keyset-paginated.
+
+Pages are cut by link id (`after` / `before`), never by OFFSET, so a deep page costs what the
+first one does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from webapp.catalog.models import MarketplaceSku, StoreSku
+from webapp.linking.models import Link, LinkState
+
+MAX_QUERY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class GridQuery:
+    account_id: int
+    status: LinkState | None = None
+    search: str = ""
+    after: int | None = None  # rows with a larger id (next page)
+    before: int | None = None  # rows with a smaller id (previous page)
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
+class GridRow:
+    id: int
+    account_id: int
+    marketplace_sku: str
+    sku_id: str
+    store_sku: str | None
+    name: str
+    state: LinkState
+    failure_reason: str
+    quantity: int
+    gone: bool
+
+
+@dataclass(frozen=True)
+class GridPage:
+    rows: list[GridRow]
+    has_next: bool
+    has_previous: bool
+
+    @property
+    def first_id(self) -> int | None:
+        return self.rows[0].id if self.rows else None
+
+    @property
+    def last_id(self) -> int | None:
+        return self.rows[-1].id if self.rows else None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filtered(statement: Select[Any], account_id: int, search: str) -> Select[Any]:
+    statement = statement.where(Link.account_id == account_id)
+    search = search.strip()[:MAX_QUERY_LENGTH]
+    if search:
+        pattern = _like(search)
+        statement = statement.where(
+            or_(
+                MarketplaceSku.seller_sku.ilike(pattern, escape="\\"),
+                MarketplaceSku.product_title.ilike(pattern, escape="\\"),
+                MarketplaceSku.variant.ilike(pattern, escape="\\"),
+                MarketplaceSku.sku_id == search,
+                StoreSku.sku.ilike(pattern, escape="\\"),
+            )
+        )
+    return statement
+
+
+def _joined(statement: Select[Any]) -> Select[Any]:
+    return statement.join(MarketplaceSku, MarketplaceSku.id == Link.marketplace_sku_id).outerjoin(
+        StoreSku, StoreSku.id == Link.store_sku_id
+    )
+
+
+def grid_page(session: Session, query: GridQuery) -> GridPage:
+    statement = _filtered(
+        _joined(
+            select(
+                Link.id,
+                Link.account_id,
+                MarketplaceSku.seller_sku,
+                MarketplaceSku.sku_id,
+                StoreSku.sku,
+                MarketplaceSku.product_title,
+                MarketplaceSku.variant,
+                Link.state,
+                Link.failure_reason,
+                Link.quantity,
+                MarketplaceSku.gone_at,
+            ).select_from(Link)
+        ),
+        query.account_id,
+        query.search,
+    )
+    if query.status is not None:
+        statement = statement.where(Link.state == query.status)
+    backwards = query.before is not None and query.after is None
+    if backwards:
+        statement = statement.where(Link.id < query.before).order_by(Link.id.desc())
+    else:
+        if query.after is not None:
+            statement = statement.where(Link.id > query.after)
+        statement = statement.order_by(Link.id)
+    fetched = session.execute(statement.limit(query.page_size + 1)).all()
+    more = len(fetched) > query.page_size
+    fetched = fetched[: query.page_size]
+    if backwards:
+        fetched.reverse()
+    rows = [
+        GridRow(
+            id=r.id,
+            account_id=r.account_id,
+            marketplace_sku=r.seller_sku,
+            sku_id=r.sku_id,
+            store_sku=r.sku,
+            name=f"{r.product_title} - {r.variant}" if r.variant else r.product_title,
+            state=r.state,
+            failure_reason=r.failure_reason,
+            quantity=r.quantity,
+            gone=r.gone_at is not None,
+        )
+        for r in fetched
+    ]
+    if backwards:
+        return GridPage(rows=rows, has_next=True, has_previous=more)
+    return GridPage(rows=rows, has_next=more, has_previous=query.after is not None)
+
+
+def status_counts(session: Session, account_id: int, search: str = "") -> dict[str, int]:
+    """Rows per status tab (and "all"), for the same search as the grid."""
+    statement = select(Link.state, func.count()).select_from(Link)
+    if search.strip():
+        statement = _joined(statement)
+    statement = _filtered(statement, account_id, search).group_by(Link.state)
+    counts = {state.value: 0 for state in LinkState}
+    for state, count in session.execute(statement):
+        counts[LinkState(state).value] = count
+    counts["all"] = sum(counts.values())
+    return counts

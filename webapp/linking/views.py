@@ -1,0 +1,78 @@
+"""The linking page: status tabs with counts, active search and the keyset-paginated grid.
+
+One URL serves the full page or, for htmx, only the `#linking-grid` fragment.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+from sqlalchemy import select
+
+from webapp.catalog.models import MarketplaceSku
+from webapp.extensions import db
+from webapp.htmx import is_htmx
+from webapp.jobs.models import JobKind
+from webapp.jobs.services import active_job
+from webapp.linking.grid import MAX_QUERY_LENGTH, GridQuery, grid_page, status_counts
+from webapp.linking.models import LINK_STATE_LABELS, LinkState
+from webapp.tenancy import current_account
+
+bp = Blueprint("linking", __name__)
+
+TABS = [("all", "All")] + [(state.value, label) for state, label in LINK_STATE_LABELS.items()]
+
+
+def _parse_grid_args(account_id: int) -> tuple[GridQuery, list[str]]:
+    """Read the grid's query string; anything unusable is ignored with a message, never a 500."""
+    problems = []
+    status_arg = request.args.get("status", "all")
+    status = None
+    if status_arg != "all":
+        try:
+            status = LinkState(status_arg)
+        except ValueError:
+            problems.append(f"There is no status “{status_arg[:40]}”; showing all rows.")
+    search = request.args.get("q", "")
+    if len(search) > MAX_QUERY_LENGTH:
+        problems.append(f"Search was cut to its first {MAX_QUERY_LENGTH} characters.")
+        search = search[:MAX_QUERY_LENGTH]
+    cursors = {}
+    for name in ("after", "before"):
+        value = request.args.get(name, "")
+        if value and not (value.isdigit() and len(value) < 19):
+            problems.append("That page link was not valid; showing the first page.")
+            cursors = {}
+            break
+        cursors[name] = int(value) if value else None
+    query = GridQuery(
+        account_id=account_id,
+        status=status,
+        search=search,
+        page_size=current_app.config["GRID_PAGE_SIZE"],
+        **cursors,
+    )
+    return query, problems
+
+
+@bp.get("/")
+def grid():
+    account = current_account()
+    context: dict[str, object] = {"account": account, "tabs": TABS}
+    if account is not None:
+        query, problems = _parse_grid_args(account.id)
+        context.update(
+            query=query,
+            problems=problems,
+            page=grid_page(db.session, query),
+            counts=status_counts(db.session, account.id, query.search),
+            imported=db.session.scalar(
+                select(MarketplaceSku.id).where(MarketplaceSku.account_id == account.id).limit(1)
+            )
+            is not None,
+        )
+        if is_htmx() and request.headers.get("HX-Target") == "linking-grid":
+            return render_template("linking/_grid.html", **context)
+        context["import_run"] = active_job(
+            db.session, JobKind.MARKETPLACE_IMPORT, account_id=account.id
+        )
+    return render_template("linking/index.html", **context)

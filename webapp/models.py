@@ -1,0 +1,33 @@
+"""Every model, imported in one place so Alembic and the shell see the whole schema."""
+
+from webapp.accounts.models import (
+    AccountStatus,
+    MarketplaceAccount,
+    Organization,
+    PendingAuthorization,
+    Store,
+    User,
+    UserRole,
+)
+from webapp.audit import AuditEvent
+from webapp.catalog.models import MarketplaceSku, StoreSku
+from webapp.jobs.models import JobKind, JobRun, JobStatus
+from webapp.linking.models import Link, LinkState
+
+__all__ = [
+    "AccountStatus",
+    "AuditEvent",
+    "JobKind",
+    "JobRun",
+    "JobStatus",
+    "Link",
+    "LinkState",
+    "MarketplaceAccount",
+    "MarketplaceSku",
+    "Organization",
+    "PendingAuthorization",
+    "Store",
+    "StoreSku",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,3 @@
+from webapp.sandbox.server import main
+
+main()

@@ -1,0 +1,95 @@
+"""Store connections: create, test, and open an adapter for one. No HTTP objects here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from webapp.accounts.models import Store, User
+from webapp.adapters.base import ConnectionCheck, StoreAdapter
+from webapp.adapters.registry import UnknownPlatform, store_adapter_class
+from webapp.audit import record_event
+from webapp.extensions import utcnow
+
+
+class StoreError(ValueError):
+    """A store connection that cannot be saved or used; the message says why."""
+
+
+def store_adapter(store: Store) -> StoreAdapter:
+    try:
+        adapter_class = store_adapter_class(store.platform)
+        return adapter_class(store.base_url, store.credentials)
+    except (UnknownPlatform, ValueError) as error:
+        raise StoreError(str(error)) from error
+
+
+def validate_base_url(base_url: str) -> str:
+    base_url = base_url.strip().rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise StoreError("The store URL must start with https:// (or http://) and name a host.")
+    return base_url
+
+
+def create_store(
+    session: Session,
+    *,
+    organization_id: int,
+    platform: str,
+    name: str,
+    base_url: str,
+    credentials: Mapping[str, str],
+    actor: User | None,
+) -> Store:
+    try:
+        adapter_class = store_adapter_class(platform)
+    except UnknownPlatform as error:
+        raise StoreError("Choose a store platform.") from error
+    name = name.strip()
+    if not name:
+        raise StoreError("Give the store a name.")
+    base_url = validate_base_url(base_url)
+    wanted = {
+        f.name: (credentials.get(f.name) or "").strip() for f in adapter_class.credential_fields
+    }
+    missing = [f.label for f in adapter_class.credential_fields if not wanted[f.name]]
+    if missing:
+        raise StoreError(f"{adapter_class.label} needs: {', '.join(missing)}.")
+    store = Store(
+        organization_id=organization_id,
+        platform=platform,
+        name=name,
+        base_url=base_url,
+        credentials=wanted,
+    )
+    session.add(store)
+    session.flush()
+    record_event(
+        session,
+        actor=actor,
+        organization_id=organization_id,
+        action="store.created",
+        target=f"store:{store.id}",
+        platform=platform,
+    )
+    return store
+
+
+def check_connection(store: Store) -> ConnectionCheck:
+    """Ask the store for one cheap authenticated answer and remember the outcome."""
+    try:
+        adapter = store_adapter(store)
+    except StoreError as error:
+        check = ConnectionCheck(ok=False, message=str(error))
+    else:
+        try:
+            check = adapter.test_connection()
+        finally:
+            adapter.close()
+    store.last_checked_at = utcnow()
+    store.last_check_ok = check.ok
+    store.last_check_message = check.message[:500]
+    return check

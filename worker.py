@@ -1,0 +1,22 @@
+"""RQ worker for SKU Bridge: `python worker.py [queue ...]` (all queues by default)."""
+
+from __future__ import annotations
+
+import sys
+
+from rq import Worker
+
+from webapp import create_app
+from webapp.jobs.queue import AppJob, redis_connection
+
+
+def main(queue_names: list[str]) -> None:
+    app = create_app()
+    with app.app_context():
+        names = queue_names or list(app.config["RQ_QUEUES"])
+        worker = Worker(names, connection=redis_connection(), job_class=AppJob)
+        worker.work(with_scheduler=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
