@@ -41,6 +41,7 @@ def _calm_sandbox(request):
         servers = request.getfixturevalue("sandbox")
         for app in servers.apps.values():
             app.extensions["sandbox_faults"].reset()
+        servers.apps["tiktok"].extensions["tiktok_sandbox"].state.reset()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import config
@@ -62,42 +63,62 @@ class Ports:
 
 
 @dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log: Path | None = None
+
+    @property
+    def see_log(self) -> str:
+        return f" (its output is in {self.log})" if self.log else ""
+
+
+@dataclass
 class ManagedProcesses:
     """Child processes started in order and stopped in reverse order."""
 
     env: dict[str, str]
-    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str]) -> subprocess.Popen:
-        process = subprocess.Popen(
-            args,
-            env=self.env,
-            cwd=config.BASE_DIR,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.children.append((name, process))
-        return process
+    def start(self, name: str, args: list[str], log: Path | None = None) -> Child:
+        """Start a child in a session of its own; its output goes to `log`, or to ours."""
+        output = log.open("wb") if log else None
+        try:
+            process = subprocess.Popen(
+                args,
+                env=self.env,
+                cwd=config.BASE_DIR,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
+                start_new_session=True,
+            )
+        finally:
+            if output:
+                output.close()  # the child holds its own copy
+        child = Child(name, process, log)
+        self.children.append(child)
+        return child
 
-    def first_exited(self) -> tuple[str, int] | None:
-        for name, process in self.children:
-            if process.poll() is not None:
-                return name, process.returncode
-        return None
+    def first_exited(self) -> Child | None:
+        return next((child for child in self.children if child.process.poll() is not None), None)
 
     def stop_all(self) -> None:
-        for name, process in reversed(self.children):
-            if process.poll() is not None:
-                continue
-            say(f"Stopping the {name}…")
-            process.terminate()
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                say(f"The {name} did not stop in {STOP_TIMEOUT:.0f} s; killing it.")
-                process.kill()
-                process.wait()
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                say(f"Stopping the {child.name}…")
+                _terminate(child)
         self.children.clear()
+
+
+def _terminate(child: Child) -> None:
+    child.process.terminate()
+    try:
+        child.process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        say(f"The {child.name} did not stop in {STOP_TIMEOUT:.0f} s; killing it.")
+        child.process.kill()
+        child.process.wait()
 
 
 def say(message: str) -> None:
@@ -128,14 +149,20 @@ def app_overrides(env: Mapping[str, str]) -> dict[str, str]:
     return {name: env[name] for name in names}
 
 
-def wait_for_ports(process: subprocess.Popen, name: str, ports: list[int], timeout: float) -> None:
+def wait_for_ports(child: Child, ports: list[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for port in ports:
         while not _accepts_connections(port):
-            if process.poll() is not None:
-                raise StartupError(f"The {name} exited (code {process.returncode}) while starting.")
+            if child.process.poll() is not None:
+                code = child.process.returncode
+                raise StartupError(
+                    f"The {child.name} exited (code {code}) while starting{child.see_log}."
+                )
             if time.monotonic() > deadline:
-                raise StartupError(f"The {name} did not listen on port {port} in {timeout:.0f} s.")
+                raise StartupError(
+                    f"The {child.name} did not listen on port {port} in {timeout:.0f} s"
+                    f"{child.see_log}."
+                )
             time.sleep(0.1)
 
 
@@ -169,12 +196,16 @@ def seed(app: Flask) -> None:
 
 
 def start_sandbox(processes: ManagedProcesses, ports: Ports) -> None:
-    say(f"Starting the sandbox APIs (TikTok Shop :{ports.tiktok}, Magento :{ports.magento})…")
     redirect_uri = f"http://{HOST}:{ports.web}/accounts/tiktok/callback"
     args = [sys.executable, "-m", "webapp.sandbox", "--tiktok-port", str(ports.tiktok)]
     args += ["--magento-port", str(ports.magento), "--redirect-uri", redirect_uri]
-    sandbox = processes.start("sandbox", args)
-    wait_for_ports(sandbox, "sandbox", [ports.tiktok, ports.magento], SANDBOX_START_TIMEOUT)
+    log = config.INSTANCE_DIR / "sandbox.log"  # its request log would drown everything else
+    say(
+        f"Starting the sandbox APIs (TikTok Shop :{ports.tiktok}, Magento :{ports.magento}), "
+        f"logging to {log}…"
+    )
+    sandbox = processes.start("sandbox", args, log=log)
+    wait_for_ports(sandbox, [ports.tiktok, ports.magento], SANDBOX_START_TIMEOUT)
 
 
 def start_worker_and_web(processes: ManagedProcesses, ports: Ports) -> None:
@@ -184,7 +215,7 @@ def start_worker_and_web(processes: ManagedProcesses, ports: Ports) -> None:
     args = [sys.executable, "-m", "flask", "--app", "webapp", "run"]
     args += ["--host", HOST, "--port", str(ports.web), "--no-reload"]
     web = processes.start("web app", args)
-    wait_for_ports(web, "web app", [ports.web], WEB_START_TIMEOUT)
+    wait_for_ports(web, [ports.web], WEB_START_TIMEOUT)
 
 
 def print_banner(ports: Ports) -> None:
@@ -200,10 +231,13 @@ def print_banner(ports: Ports) -> None:
 def watch(processes: ManagedProcesses) -> None:
     """Block until a child exits on its own; Ctrl-C and SIGTERM interrupt this by raising."""
     while True:
-        exited = processes.first_exited()
-        if exited:
-            name, code = exited
-            say(f"The {name} exited unexpectedly (code {code}); stopping the rest.")
+        child = processes.first_exited()
+        if child:
+            code = child.process.returncode
+            say(
+                f"The {child.name} exited unexpectedly (code {code}){child.see_log}; "
+                "stopping the rest."
+            )
             return
         time.sleep(0.5)
 

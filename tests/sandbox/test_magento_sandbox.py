@@ -3,38 +3,12 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections import Counter
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
-from tests.conftest import TEST_SANDBOX_SETTINGS
-from webapp.sandbox.catalog import generate_catalog
-from webapp.sandbox.magento import create_magento_sandbox, magento_time
-from webapp.sandbox.server import SandboxServers
-from webapp.sandbox.settings import SandboxSettings
-
-
-@pytest.fixture(scope="module")
-def sandbox():
-    """Only the Magento sandbox, shaped like conftest's `sandbox`.
-
-    Stands in for the session fixture until the TikTok sandbox exists (`SandboxServers.start()`
-    imports it); delete it then and these tests run against the shared servers unchanged.
-    """
-    settings = SandboxSettings(**TEST_SANDBOX_SETTINGS)
-    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
-    servers = SandboxServers(settings=settings, catalog=catalog)
-    servers.apps["magento"] = create_magento_sandbox(settings, catalog)
-    server = make_server("127.0.0.1", 0, servers.apps["magento"], threaded=True)
-    servers.servers["magento"] = server
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    servers.threads.append(thread)
-    yield servers
-    servers.stop()
+from webapp.sandbox.magento import magento_time
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""Job runs: failures are recorded with a readable reason, interrupted jobs are noticed."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.builders import PASSWORD, make_account, make_store, make_user
+from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
+from webapp.extensions import db
+from webapp.jobs.models import JobRun, JobStatus
+from webapp.jobs.queue import get_queue
+from webapp.redis_server import free_port
+
+
+def test_a_failing_job_records_why(app_ctx, run_jobs):
+    owner = make_user()
+    store = make_store(owner.organization, token="wrong-token")
+    run = start_store_catalog_refresh(db.session, store, owner)
+    run_jobs()
+    db.session.expire_all()
+    run = db.session.get(JobRun, run.id)
+    assert run.status is JobStatus.FAILED
+    assert "refused" in run.error.lower() or "authoriz" in run.error.lower()
+    assert get_queue("imports").failed_job_registry.count == 1  # RQ saw the failure too
+
+
+def test_an_unreachable_platform_fails_the_job_in_words(app_ctx, app, run_jobs):
+    owner = make_user()
+    store = make_store(owner.organization)
+    store.base_url = f"http://127.0.0.1:{free_port()}"
+    db.session.commit()
+    run = start_store_catalog_refresh(db.session, store, owner)
+    run_jobs()
+    db.session.expire_all()
+    assert "Could not connect" in db.session.get(JobRun, run.id).error
+
+
+def test_a_vanished_job_is_shown_as_interrupted_and_can_be_started_again(app_ctx, client):
+    owner = make_user()
+    account = make_account(owner.organization, owner, store=make_store(owner.organization))
+    run = start_marketplace_import(db.session, account, owner)
+    get_queue("imports").empty()  # the queue lost it (a Redis flush, a crash…)
+    client.login(owner.email, PASSWORD)
+
+    body = client.hx_get(f"/jobs/{run.id}").get_data(as_text=True)
+    assert "stopped before it finished" in body
+    again = start_marketplace_import(db.session, account, owner)
+    assert again.id != run.id
+
+
+def test_jobs_page_lists_runs(app_ctx, client, run_jobs):
+    owner = make_user()
+    store = make_store(owner.organization)
+    start_store_catalog_refresh(db.session, store, owner)
+    run_jobs()
+    client.login(owner.email, PASSWORD)
+    page = client.get("/jobs/").get_data(as_text=True)
+    assert "Store catalog refresh" in page and "Finished" in page
+    assert db.session.scalar(select(JobRun.status)) is JobStatus.FINISHED

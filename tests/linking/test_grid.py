@@ -1,0 +1,114 @@
+"""The linking grid: tabs with counts, search, keyset pages, full page or partial."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, update
+
+from tests.builders import PASSWORD, make_account, make_store, make_user
+from webapp.catalog.jobs import start_marketplace_import
+from webapp.extensions import db
+from webapp.linking.grid import GridQuery, grid_page, status_counts
+from webapp.linking.models import Link, LinkState
+
+
+@pytest.fixture
+def imported(app_ctx, client, run_jobs):
+    owner = make_user()
+    account = make_account(owner.organization, owner, store=make_store(owner.organization))
+    start_marketplace_import(db.session, account, owner)
+    run_jobs()
+    client.login(owner.email, PASSWORD)
+    return account
+
+
+def _all_ids(account_id: int, **filters) -> list[int]:
+    ids, after = [], None
+    while True:
+        page = grid_page(db.session, GridQuery(account_id=account_id, after=after, **filters))
+        ids += [row.id for row in page.rows]
+        if not page.has_next:
+            return ids
+        after = page.last_id
+
+
+def test_keyset_pages_cover_every_row_once(imported):
+    ids = _all_ids(imported.id, page_size=7)
+    assert ids == sorted(set(ids))
+    assert len(ids) == status_counts(db.session, imported.id)["all"]
+
+
+def test_previous_page_is_the_page_before(imported):
+    first = grid_page(db.session, GridQuery(account_id=imported.id, page_size=5))
+    second = grid_page(
+        db.session, GridQuery(account_id=imported.id, page_size=5, after=first.last_id)
+    )
+    back = grid_page(
+        db.session, GridQuery(account_id=imported.id, page_size=5, before=second.first_id)
+    )
+    assert [r.id for r in back.rows] == [r.id for r in first.rows]
+    assert back.has_next and not back.has_previous
+
+
+def test_tabs_count_each_state(imported):
+    ids = db.session.scalars(select(Link.id).order_by(Link.id).limit(3)).all()
+    db.session.execute(
+        update(Link)
+        .where(Link.id == ids[0])
+        .values(state=LinkState.FAILED, failure_reason="SKU not found")
+    )
+    db.session.execute(update(Link).where(Link.id.in_(ids[1:])).values(state=LinkState.MAPPED))
+    db.session.commit()
+    counts = status_counts(db.session, imported.id)
+    assert counts["failed"] == 1 and counts["mapped"] == 2
+    assert counts["all"] == counts["not_linked"] + 3
+    failed = grid_page(db.session, GridQuery(account_id=imported.id, status=LinkState.FAILED))
+    assert [row.failure_reason for row in failed.rows] == ["SKU not found"]
+
+
+def test_search_matches_sku_and_title_and_treats_wildcards_as_text(imported):
+    page = grid_page(db.session, GridQuery(account_id=imported.id, search="HD-", page_size=500))
+    assert page.rows and all("HD-" in row.marketplace_sku.upper() for row in page.rows)
+    assert grid_page(db.session, GridQuery(account_id=imported.id, search="%")).rows == []
+    titled = grid_page(db.session, GridQuery(account_id=imported.id, search="hoodie"))
+    assert titled.rows and all("hoodie" in row.name.lower() for row in titled.rows)
+
+
+def test_full_page_and_partial_from_one_url(imported, client):
+    full = client.get("/?status=not_linked")
+    partial = client.hx_get("/?status=not_linked", target="linking-grid")
+    assert "<html" in full.get_data(as_text=True)
+    body = partial.get_data(as_text=True)
+    assert "<html" not in body and 'id="linking-grid"' in body
+    assert 'aria-current="page"' in body and "Not Linked" in body
+    assert "HX-Request" in partial.headers["Vary"]
+
+
+def test_partial_shows_the_columns_and_pager(imported, client):
+    body = client.hx_get("/", target="linking-grid").get_data(as_text=True)
+    for column in ("ID", "Account ID", "Marketplace SKU", "Store SKU", "Name", "Status"):
+        assert f'<th scope="col">{column}</th>' in body
+    assert "Next →" in body and "← Previous" not in body
+    assert body.count('<tr id="link-') == 20  # GRID_PAGE_SIZE in tests
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("status=bogus", "There is no status"),
+        ("after=abc", "That page link was not valid"),
+        ("after=99999999999999999999999", "That page link was not valid"),
+        ("q=" + "x" * 300, "Search was cut"),
+    ],
+)
+def test_bad_grid_parameters_get_a_message_not_an_error(imported, client, query, message):
+    response = client.get(f"/?{query}")
+    assert response.status_code == 200
+    assert message in response.get_data(as_text=True)
+
+
+def test_empty_state_before_the_first_import(app_ctx, client):
+    owner = make_user()
+    make_account(owner.organization, owner)
+    client.login(owner.email, PASSWORD)
+    assert "No products imported yet" in client.get("/").get_data(as_text=True)
