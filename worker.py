@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 from rq import Worker
 
 from webapp import create_app
+from webapp.accounts.jobs import schedule_token_sweep
 from webapp.jobs.queue import AppJob, redis_connection
 
 
@@ -14,6 +16,7 @@ def main(queue_names: list[str]) -> None:
     app = create_app()
     with app.app_context():
         names = queue_names or list(app.config["RQ_QUEUES"])
+        schedule_token_sweep(timedelta(0))
         worker = Worker(names, connection=redis_connection(), job_class=AppJob)
         worker.work(with_scheduler=True)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import config
+from webapp.demo import DEMO_USERS
 from webapp.redis_server import OwnedRedis, RedisServerError, ensure_redis, port_is_free
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
 SANDBOX_START_TIMEOUT = 60.0
 WEB_START_TIMEOUT = 30.0
-DEMO_LOGINS = (("owner@demo.test", "demo-owner"), ("support@demo.test", "demo-support"))
 
 
 class Shutdown(Exception):
@@ -199,6 +199,8 @@ def start_sandbox(processes: ManagedProcesses, ports: Ports) -> None:
     redirect_uri = f"http://{HOST}:{ports.web}/accounts/tiktok/callback"
     args = [sys.executable, "-m", "webapp.sandbox", "--tiktok-port", str(ports.tiktok)]
     args += ["--magento-port", str(ports.magento), "--redirect-uri", redirect_uri]
+    args += ["--tiktok-skus", str(config.Config.DEMO_TIKTOK_SKUS)]
+    args += ["--products", str(config.Config.DEMO_PRODUCTS)]
     log = config.INSTANCE_DIR / "sandbox.log"  # its request log would drown everything else
     say(
         f"Starting the sandbox APIs (TikTok Shop :{ports.tiktok}, Magento :{ports.magento}), "
@@ -219,7 +221,7 @@ def start_worker_and_web(processes: ManagedProcesses, ports: Ports) -> None:
 
 
 def print_banner(ports: Ports) -> None:
-    logins = "\n".join(f"    {email} / {password}" for email, password in DEMO_LOGINS)
+    logins = "\n".join(f"    {email} / {password}" for email, password, *_ in DEMO_USERS)
     print(
         f"\n  SKU Bridge is running at http://{HOST}:{ports.web}\n"
         f"  Demo logins:\n{logins}\n"
@@ -288,6 +290,7 @@ def _raise_shutdown(_signum: int, _frame: object) -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, _raise_shutdown)
     try:
         code = run()

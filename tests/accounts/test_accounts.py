@@ -10,9 +10,16 @@ import requests
 from sqlalchemy import select, text
 
 from tests.builders import PASSWORD, make_account, make_store, make_user
+from webapp.accounts.jobs import (
+    TOKEN_SWEEP_JOB_ID,
+    TOKEN_SWEEP_QUEUE,
+    refresh_expiring_tokens,
+    schedule_token_sweep,
+)
 from webapp.accounts.models import AccountStatus, MarketplaceAccount
 from webapp.accounts.services import AccountUnusable, TikTokApp, account_client
 from webapp.extensions import db, utcnow
+from webapp.jobs.queue import get_queue
 
 
 def _press_authorize(authorize_url: str, decision: str = "authorize") -> dict[str, str]:
@@ -187,3 +194,25 @@ def test_choosing_a_store_for_an_account(owner, client):
     client.post_form(f"/accounts/{account.id}/store", {"store_id": store.id})
     db.session.expire_all()
     assert db.session.get(MarketplaceAccount, account.id).store_id == store.id
+
+
+def test_the_token_sweep_refreshes_idle_accounts_and_schedules_itself(app, owner, run_jobs):
+    soon = make_account(owner.organization, owner, shop_index=0)
+    later = make_account(owner.organization, owner, shop_index=1)
+    soon.access_token_expires_at = utcnow() + timedelta(minutes=20)
+    later_expiry = later.access_token_expires_at
+    db.session.commit()
+
+    schedule_token_sweep(timedelta(0))
+    queue = get_queue(TOKEN_SWEEP_QUEUE)
+    assert queue.scheduled_job_registry.get_job_ids() == [TOKEN_SWEEP_JOB_ID]
+    queue.scheduled_job_registry.remove(TOKEN_SWEEP_JOB_ID)
+    queue.enqueue(refresh_expiring_tokens, job_id=TOKEN_SWEEP_JOB_ID)
+    run_jobs()
+
+    db.session.expire_all()
+    assert db.session.get(
+        MarketplaceAccount, soon.id
+    ).access_token_expires_at > utcnow() + timedelta(days=1)
+    assert db.session.get(MarketplaceAccount, later.id).access_token_expires_at == later_expiry
+    assert queue.scheduled_job_registry.get_job_ids() == [TOKEN_SWEEP_JOB_ID]

@@ -116,3 +116,26 @@ def test_initiate_import_from_the_page_shows_progress(shop, client, run_jobs):
     assert "done" in progress.get_data(as_text=True)
     assert "hx-trigger" not in progress.get_data(as_text=True)  # polling stops
     assert "jobFinished" in progress.headers["HX-Trigger"]
+
+
+def test_entries_gone_from_the_store_are_marked_and_come_back(shop, sandbox, run_jobs):
+    owner, store, _ = shop
+    magento = sandbox.apps["magento"].extensions["magento_store"]
+    start_store_catalog_refresh(db.session, store, owner)
+    run_jobs()
+    index = next(i for i, p in enumerate(magento.products) if p["type_id"] == "simple")
+    removed = magento.products.pop(index)
+    try:
+        gone_run = start_store_catalog_refresh(db.session, store, owner)
+        run_jobs()
+    finally:
+        magento.products.insert(index, removed)
+    back_run = start_store_catalog_refresh(db.session, store, owner)
+    run_jobs()
+
+    db.session.expire_all()
+    assert db.session.get(JobRun, gone_run.id).result["gone"] == 1
+    back = db.session.get(JobRun, back_run.id).result
+    assert (back["gone"], back["updated"]) == (0, 1)
+    entry = db.session.scalar(select(StoreSku).where(StoreSku.remote_id == str(removed["id"])))
+    assert entry.gone_at is None

@@ -168,15 +168,15 @@ def mark_authorization_expired(account: MarketplaceAccount, reason: str) -> None
 
 
 def ensure_fresh_token(
-    session: Session, app: TikTokApp, account: MarketplaceAccount, now: datetime | None = None
+    session: Session, app: TikTokApp, account: MarketplaceAccount, within: timedelta | None = None
 ) -> None:
-    """Refresh the access token when it expires within the margin.
+    """Refresh the access token when it expires within `within` (the configured margin).
 
     A refresh hands out a new refresh token, so both are stored and committed at once: losing
     the new pair would lock the account out.
     """
-    now = now or utcnow()
-    if account.access_token_expires_at > now + timedelta(seconds=app.refresh_margin):
+    now = utcnow()
+    if account.access_token_expires_at > now + (within or timedelta(seconds=app.refresh_margin)):
         return
     if account.refresh_token_expires_at <= now:
         mark_authorization_expired(
