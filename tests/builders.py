@@ -3,14 +3,21 @@ flow and stores point at the Magento sandbox, so the data is what the product it
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import current_app
+from werkzeug.serving import make_server
 
 from webapp.accounts.models import MarketplaceAccount, Organization, Store, User, UserRole
-from webapp.accounts.services import TikTokApp, complete_authorization, connect_shops
+from webapp.accounts.services import TikTokApp
 from webapp.auth.services import create_user, get_or_create_organization
-from webapp.demo import authorize_as_demo_seller
+from webapp.demo import connect_demo_shop
 from webapp.extensions import db
+from webapp.sandbox.catalog import DemoCatalog, generate_catalog
 from webapp.sandbox.settings import SandboxSettings
+from webapp.sandbox.tiktok import create_tiktok_sandbox
 from webapp.stores.services import create_store
 
 PASSWORD = "correct-horse-battery"
@@ -57,14 +64,23 @@ def make_account(
     organization: Organization, owner: User, *, shop_index: int = 0, store: Store | None = None
 ) -> MarketplaceAccount:
     tiktok = TikTokApp.from_config(current_app.config)
-    pending = complete_authorization(
-        db.session,
-        tiktok,
-        organization_id=organization.id,
-        user=owner,
-        auth_code=authorize_as_demo_seller(tiktok),
-    )
-    account = connect_shops(db.session, pending, [pending.shops[shop_index]["id"]], user=owner)[0]
+    account = connect_demo_shop(tiktok, organization.id, owner, shop_index)
     account.store_id = store.id if store else None
     db.session.commit()
     return account
+
+
+@contextmanager
+def serve_tiktok(settings: SandboxSettings) -> Iterator[tuple[str, DemoCatalog]]:
+    """A TikTok sandbox of its own on a free loopback port, for knobs the shared one must not
+    change (search cap, rate limit, revocations)."""
+    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
+    server = make_server("127.0.0.1", 0, create_tiktok_sandbox(settings, catalog), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}", catalog
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -70,16 +70,23 @@ def _ensure_account(app: Flask, organization: Organization, owner: User, store: 
     )
     if exists:
         return
-    tiktok = TikTokApp.from_config(app.config)
+    account = connect_demo_shop(TikTokApp.from_config(app.config), organization.id, owner)
+    account.store_id = store.id
+
+
+def connect_demo_shop(
+    tiktok: TikTokApp, organization_id: int, owner: User, shop_index: int = 0
+) -> MarketplaceAccount:
+    """Authorize as the sandbox's demo seller and connect one of its shops, through the same
+    services the OAuth callback and the shop picker use."""
     pending = complete_authorization(
         db.session,
         tiktok,
-        organization_id=organization.id,
+        organization_id=organization_id,
         user=owner,
         auth_code=authorize_as_demo_seller(tiktok),
     )
-    account = connect_shops(db.session, pending, [pending.shops[0]["id"]], user=owner)[0]
-    account.store_id = store.id
+    return connect_shops(db.session, pending, [pending.shops[shop_index]["id"]], user=owner)[0]
 
 
 def authorize_as_demo_seller(tiktok: TikTokApp, state: str = "demo") -> str:

@@ -9,7 +9,7 @@ from flask import Flask, Response, abort, g, redirect, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.accounts.models import MarketplaceAccount, Organization, User, UserRole
+from webapp.accounts.models import MarketplaceAccount, Organization, Store, User, UserRole
 from webapp.extensions import db, login_manager
 from webapp.htmx import hx_redirect, is_htmx
 
@@ -78,6 +78,17 @@ def organization_accounts() -> list[MarketplaceAccount]:
             select(MarketplaceAccount)
             .where(MarketplaceAccount.organization_id == organization.id)
             .order_by(MarketplaceAccount.name, MarketplaceAccount.id)
+        )
+    )
+
+
+def organization_stores() -> list[Store]:
+    organization = current_organization()
+    if organization is None:
+        return []
+    return list(
+        db.session.scalars(
+            select(Store).where(Store.organization_id == organization.id).order_by(Store.name)
         )
     )
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from contextlib import contextmanager
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
+from tests.builders import serve_tiktok
 from tests.conftest import TEST_SANDBOX_SETTINGS
 from webapp.adapters.base import AuthenticationFailed, RateLimited, RemoteServerError
 from webapp.adapters.tiktok import (
@@ -26,9 +24,7 @@ from webapp.adapters.tiktok import (
     TokenInvalid,
     sign_request,
 )
-from webapp.sandbox.catalog import generate_catalog
 from webapp.sandbox.settings import SandboxSettings
-from webapp.sandbox.tiktok import create_tiktok_sandbox
 
 # --- signing --------------------------------------------------------------------------------
 
@@ -66,22 +62,6 @@ def test_sign_request_without_a_body():
 
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-@contextmanager
-def serve_tiktok(settings: SandboxSettings):
-    """A TikTok sandbox of its own (e.g. with a small search cap) on a free loopback port."""
-    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
-    app = create_tiktok_sandbox(settings, catalog)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}", catalog
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def mint_grant(base_url: str, **ttls: int) -> dict:

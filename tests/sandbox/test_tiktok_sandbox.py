@@ -10,39 +10,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
-from contextlib import contextmanager
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
+from tests.builders import serve_tiktok
 from tests.conftest import TEST_SANDBOX_SETTINGS
-from webapp.sandbox.catalog import generate_catalog
 from webapp.sandbox.settings import SandboxSettings
-from webapp.sandbox.tiktok import create_tiktok_sandbox
 
 SHOPS_PATH = "/authorization/202309/shops"
 SEARCH_PATH = "/product/202309/products/search"
-
-
-@contextmanager
-def serve_tiktok(settings: SandboxSettings):
-    """A TikTok sandbox of its own on a free loopback port, for knobs the shared one must not
-    change (search cap, rate limit, revocations)."""
-    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
-    app = create_tiktok_sandbox(settings, catalog)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}", catalog
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 class Api:

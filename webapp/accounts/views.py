@@ -15,7 +15,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
 
 from webapp.accounts.models import MarketplaceAccount, PendingAuthorization, Store
 from webapp.accounts.services import (
@@ -32,6 +31,7 @@ from webapp.tenancy import (
     choose_account,
     get_or_404,
     organization_accounts,
+    organization_stores,
     require_manager,
     require_organization,
 )
@@ -47,11 +47,9 @@ def _tiktok_app() -> TikTokApp:
 
 @bp.get("/")
 def index():
-    organization = require_organization()
-    stores = db.session.scalars(
-        select(Store).where(Store.organization_id == organization.id).order_by(Store.name)
-    ).all()
-    return render_template("accounts/index.html", accounts=organization_accounts(), stores=stores)
+    return render_template(
+        "accounts/index.html", accounts=organization_accounts(), stores=organization_stores()
+    )
 
 
 @bp.get("/tiktok/connect")

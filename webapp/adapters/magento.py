@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -38,6 +36,7 @@ from webapp.adapters.base import (
     RemoteServerError,
     StoreAdapter,
     StoreVariant,
+    retry_after_seconds,
     with_retries,
 )
 
@@ -311,7 +310,7 @@ class MagentoAdapter(StoreAdapter):
         if status == 429:
             raise RateLimited(
                 "Magento asked us to slow down",
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response),
                 status=status,
             )
         if status >= 500:
@@ -345,23 +344,6 @@ def _error_message(response: requests.Response) -> str:
         for index, value in reversed(list(enumerate(parameters, start=1))):
             message = message.replace(f"%{index}", str(value))
     return message
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 def _decimal(value: Any, default: Decimal | int | None = None) -> Decimal | None:

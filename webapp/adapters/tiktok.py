@@ -35,6 +35,7 @@ from webapp.adapters.base import (
     InvalidResponse,
     RateLimited,
     RemoteServerError,
+    retry_after_seconds,
     with_retries,
 )
 
@@ -190,7 +191,7 @@ def read_envelope(response: requests.Response) -> Any:
         str(payload.get("message") or ""),
         request_id=payload.get("request_id"),
         status=response.status_code,
-        retry_after=_retry_after(response),
+        retry_after=retry_after_seconds(response),
     )
 
 
@@ -232,20 +233,13 @@ def _error_without_envelope(response: requests.Response) -> AdapterError:
         return TikTokRateLimited(
             "TikTok Shop is rate limiting SKU Bridge (HTTP 429)",
             status=status,
-            retry_after=_retry_after(response),
+            retry_after=retry_after_seconds(response),
         )
     if status >= 500:
         return TikTokServerError(f"TikTok Shop failed on its side (HTTP {status})", status=status)
     return InvalidResponse(
         f"TikTok Shop answered HTTP {status} without its envelope", status=status
     )
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
 
 
 def _int_or_none(value: Any) -> int | None:

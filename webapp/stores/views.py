@@ -4,25 +4,22 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from webapp.accounts.models import Store
 from webapp.adapters.registry import store_platforms
 from webapp.extensions import db
 from webapp.htmx import toast
 from webapp.stores.services import StoreError, check_connection, create_store
-from webapp.tenancy import get_or_404, require_manager, require_organization
+from webapp.tenancy import get_or_404, organization_stores, require_manager, require_organization
 
 bp = Blueprint("stores", __name__, url_prefix="/stores")
 
 
 @bp.get("/")
 def index():
-    organization = require_organization()
-    stores = db.session.scalars(
-        select(Store).where(Store.organization_id == organization.id).order_by(Store.name)
-    ).all()
-    return render_template("stores/index.html", stores=stores, platforms=store_platforms())
+    return render_template(
+        "stores/index.html", stores=organization_stores(), platforms=store_platforms()
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
