@@ -8,6 +8,7 @@ import re
 
 import flask_migrate
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import text
@@ -119,6 +120,8 @@ def run_jobs(app):
                 list(app.config["RQ_QUEUES"]), connection=redis_connection(), job_class=AppJob
             )
             worker.work(burst=True)
+        if has_app_context():
+            db.session.expire_all()  # the test's own session sees what the jobs wrote
 
     return run
 

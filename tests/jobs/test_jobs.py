@@ -57,3 +57,22 @@ def test_jobs_page_lists_runs(app_ctx, client, run_jobs):
     page = client.get("/jobs/").get_data(as_text=True)
     assert "Store catalog refresh" in page and "Finished" in page
     assert db.session.scalar(select(JobRun.status)) is JobStatus.FINISHED
+
+
+def test_retry_starts_a_failed_job_again(app_ctx, client, run_jobs):
+    owner = make_user()
+    store = make_store(owner.organization, token="wrong-token")
+    failed = start_store_catalog_refresh(db.session, store, owner)
+    run_jobs()
+    client.login(owner.email, PASSWORD)
+    assert "Retry" in client.hx_get(f"/jobs/{failed.id}").get_data(as_text=True)
+
+    store.credentials = {"access_token": "sandbox-magento-token"}
+    db.session.commit()
+    response = client.post_form(f"/jobs/{failed.id}/retry", htmx=True)
+    assert response.status_code == 200
+    run_jobs()
+    db.session.expire_all()
+    runs = db.session.scalars(select(JobRun).order_by(JobRun.id)).all()
+    assert [r.status for r in runs] == [JobStatus.FAILED, JobStatus.FINISHED]
+    assert runs[1].store_id == store.id

@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 
 from tests.builders import PASSWORD, make_store, make_user
 from webapp.accounts.models import Store
+from webapp.audit import AuditEvent
 from webapp.extensions import db
 from webapp.redis_server import free_port
 
@@ -82,3 +83,25 @@ def test_test_connection_to_an_unreachable_store(owner, client):
     db.session.commit()
     response = client.post_form(f"/stores/{store.id}/test", htmx=True)
     assert "Not connected" in response.get_data(as_text=True)
+
+
+def test_the_stores_page_shows_what_the_catalog_refresh_brought_in(
+    owner, client, sandbox, run_jobs
+):
+    store = make_store(owner.organization)
+    client.post_form(f"/catalog/stores/{store.id}/refresh", htmx=True)
+    run_jobs()
+    catalog = sandbox.catalog.store_products
+    parents = sum(1 for p in catalog if p.type_id == "configurable")
+    page = client.get("/stores/").get_data(as_text=True)
+    assert f"{len(catalog) - parents:,} variants · {parents:,} parent products" in page
+    assert "Refreshed " in page
+
+
+def test_connection_tests_are_audited(owner, client):
+    store = make_store(owner.organization)
+    client.post_form(f"/stores/{store.id}/test", htmx=True)
+    event = db.session.scalar(
+        select(AuditEvent).where(AuditEvent.action == "store.connection_tested")
+    )
+    assert event.actor_id == owner.id and event.detail == {"ok": True}

@@ -12,11 +12,12 @@ from webapp.accounts.services import TikTokApp
 from webapp.catalog.imports import import_marketplace_products, refresh_store_catalog
 from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobRun
-from webapp.jobs.services import ProgressRecorder, run_tracked, start_job
+from webapp.jobs.services import ProgressRecorder, job_type, run_tracked, start_job
 
 IMPORT_QUEUE = "imports"
 
 
+@job_type(JobKind.MARKETPLACE_IMPORT, queue=IMPORT_QUEUE)
 def run_marketplace_import(job_run_id: int) -> dict[str, Any]:
     def work(run: JobRun, progress: ProgressRecorder) -> dict[str, Any]:
         account = db.session.get(MarketplaceAccount, run.account_id)
@@ -26,6 +27,7 @@ def run_marketplace_import(job_run_id: int) -> dict[str, Any]:
     return run_tracked(job_run_id, work)
 
 
+@job_type(JobKind.STORE_CATALOG_REFRESH, queue=IMPORT_QUEUE)
 def run_store_catalog_refresh(job_run_id: int) -> dict[str, Any]:
     def work(run: JobRun, progress: ProgressRecorder) -> dict[str, Any]:
         store = db.session.get(Store, run.store_id)
@@ -40,8 +42,6 @@ def start_marketplace_import(
     return start_job(
         session,
         kind=JobKind.MARKETPLACE_IMPORT,
-        func=run_marketplace_import,
-        queue=IMPORT_QUEUE,
         organization_id=account.organization_id,
         account_id=account.id,
         actor=actor,
@@ -52,8 +52,6 @@ def start_store_catalog_refresh(session: Session, store: Store, actor: User | No
     return start_job(
         session,
         kind=JobKind.STORE_CATALOG_REFRESH,
-        func=run_store_catalog_refresh,
-        queue=IMPORT_QUEUE,
         organization_id=store.organization_id,
         store_id=store.id,
         actor=actor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
@@ -27,6 +28,29 @@ from webapp.stores.services import StoreError
 
 class JobError(Exception):
     """A job could not be started; the message says why."""
+
+
+JobFunction = Callable[[int], Any]  # a module-level function taking the JobRun id
+
+
+@dataclass(frozen=True)
+class JobType:
+    func: JobFunction
+    queue: str
+
+
+JOB_TYPES: dict[JobKind, JobType] = {}
+JOB_TIMEOUT = 3 * 3600  # seconds; a million-row import fits well within it
+
+
+def job_type(kind: JobKind, *, queue: str) -> Callable[[JobFunction], JobFunction]:
+    """Register the module-level function that runs jobs of `kind`, and its queue."""
+
+    def register(func: JobFunction) -> JobFunction:
+        JOB_TYPES[kind] = JobType(func, queue)
+        return func
+
+    return register
 
 
 def active_job(
@@ -71,8 +95,6 @@ def start_job(
     session: Session,
     *,
     kind: JobKind,
-    func: Callable[[int], Any],
-    queue: str,
     organization_id: int,
     actor: User | None,
     account_id: int | None = None,
@@ -102,7 +124,10 @@ def start_job(
     )
     session.commit()
     try:
-        rq_job = enqueue(queue, func, run.id, job_id=f"jobrun-{run.id}", job_timeout=3 * 3600)
+        job = JOB_TYPES[kind]
+        rq_job = enqueue(
+            job.queue, job.func, run.id, job_id=f"jobrun-{run.id}", job_timeout=3 * 3600
+        )
     except RedisError as error:
         run.status = JobStatus.FAILED
         run.error = "The job queue (Redis) is not reachable, so the job could not start."
@@ -111,6 +136,20 @@ def start_job(
     run.rq_job_id = rq_job.id
     session.commit()
     return run
+
+
+def retry_job(session: Session, run: JobRun, actor: User | None) -> JobRun:
+    """Start a failed job again, for the same account or store (the work is idempotent)."""
+    if not run.status.is_over:
+        raise JobError("This job is still under way.")
+    return start_job(
+        session,
+        kind=run.kind,
+        organization_id=run.organization_id,
+        account_id=run.account_id,
+        store_id=run.store_id,
+        actor=actor,
+    )
 
 
 class ProgressRecorder:

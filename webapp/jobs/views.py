@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.htmx import is_htmx, trigger_client_event
+from webapp.htmx import is_htmx, toast, trigger_client_event
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import is_interrupted, mark_interrupted
+from webapp.jobs.services import JobError, is_interrupted, mark_interrupted, retry_job
 from webapp.tenancy import get_or_404, require_organization
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -24,6 +25,18 @@ def index():
         .limit(50)
     ).all()
     return render_template("jobs/index.html", runs=runs)
+
+
+@bp.post("/<int:run_id>/retry")
+def retry(run_id: int):
+    run = get_or_404(JobRun, run_id)
+    try:
+        new_run = retry_job(db.session, run, current_user)
+    except JobError as error:
+        return toast(render_template("jobs/_progress.html", run=run), str(error), "error")
+    if not is_htmx():
+        return redirect(url_for("jobs.show", run_id=new_run.id))
+    return toast(render_template("jobs/_progress.html", run=new_run), "Started again.", "info")
 
 
 @bp.get("/<int:run_id>")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import Store, User
 from webapp.adapters.base import ConnectionCheck, StoreAdapter
 from webapp.adapters.registry import UnknownPlatform, store_adapter_class
 from webapp.audit import record_event
+from webapp.catalog.models import StoreSku
 from webapp.extensions import utcnow
 
 
@@ -78,7 +81,7 @@ def create_store(
     return store
 
 
-def check_connection(store: Store) -> ConnectionCheck:
+def check_connection(session: Session, store: Store, *, actor: User | None) -> ConnectionCheck:
     """Ask the store for one cheap authenticated answer and remember the outcome."""
     try:
         adapter = store_adapter(store)
@@ -92,4 +95,34 @@ def check_connection(store: Store) -> ConnectionCheck:
     store.last_checked_at = utcnow()
     store.last_check_ok = check.ok
     store.last_check_message = check.message[:500]
+    record_event(
+        session,
+        actor=actor,
+        organization_id=store.organization_id,
+        action="store.connection_tested",
+        target=f"store:{store.id}",
+        ok=check.ok,
+    )
     return check
+
+
+@dataclass(frozen=True)
+class CatalogSummary:
+    variants: int = 0  # sellable entries, the link targets
+    parents: int = 0
+    gone: int = 0
+
+
+def catalog_summaries(session: Session, store_ids: list[int]) -> dict[int, CatalogSummary]:
+    """What each store's last catalog refresh brought in."""
+    rows = session.execute(
+        select(
+            StoreSku.store_id,
+            func.count().filter(StoreSku.gone_at.is_(None), StoreSku.is_parent.is_(False)),
+            func.count().filter(StoreSku.gone_at.is_(None), StoreSku.is_parent.is_(True)),
+            func.count().filter(StoreSku.gone_at.is_not(None)),
+        )
+        .where(StoreSku.store_id.in_(store_ids))
+        .group_by(StoreSku.store_id)
+    )
+    return {store_id: CatalogSummary(*counts) for store_id, *counts in rows}

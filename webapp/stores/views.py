@@ -9,7 +9,12 @@ from webapp.accounts.models import Store
 from webapp.adapters.registry import store_platforms
 from webapp.extensions import db
 from webapp.htmx import toast
-from webapp.stores.services import StoreError, check_connection, create_store
+from webapp.stores.services import (
+    StoreError,
+    catalog_summaries,
+    check_connection,
+    create_store,
+)
 from webapp.tenancy import get_or_404, organization_stores, require_manager, require_organization
 
 bp = Blueprint("stores", __name__, url_prefix="/stores")
@@ -17,8 +22,11 @@ bp = Blueprint("stores", __name__, url_prefix="/stores")
 
 @bp.get("/")
 def index():
+    stores = organization_stores()
     return render_template(
-        "stores/index.html", stores=organization_stores(), platforms=store_platforms()
+        "stores/index.html",
+        stores=stores,
+        summaries=catalog_summaries(db.session, [store.id for store in stores]),
     )
 
 
@@ -51,7 +59,7 @@ def new():
 @bp.post("/<int:store_id>/test")
 def test_connection(store_id: int):
     store = get_or_404(Store, store_id)
-    check = check_connection(store)
+    check = check_connection(db.session, store, actor=current_user)
     db.session.commit()
     response = render_template("stores/_connection.html", store=store)
     return toast(response, check.message, "success" if check.ok else "error")
