@@ -184,6 +184,7 @@ def test_the_selector_switches_accounts(owner, client):
     second = make_account(owner.organization, owner, shop_index=1)
     assert first.name in client.get("/").get_data(as_text=True)
     response = client.post_form("/accounts/select", {"account_id": second.id}, htmx=True)
+    assert response.status_code == 204  # not a 302: htmx must see the header itself
     assert response.headers["HX-Redirect"] == "/"
     assert f"{second.name} · Account {second.id}" in client.get("/").get_data(as_text=True)
 

@@ -6,6 +6,7 @@ import secrets
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     flash,
     redirect,
@@ -113,7 +114,8 @@ def select_account():
     account = get_or_404(MarketplaceAccount, request.form.get("account_id", type=int) or 0)
     choose_account(account)
     target = safe_next(request.form.get("next"), url_for("linking.grid"))
-    return hx_redirect(redirect(target), target) if is_htmx() else redirect(target)
+    # htmx must see HX-Redirect itself: a 302 would be followed by the browser instead.
+    return hx_redirect(Response(status=204), target) if is_htmx() else redirect(target)
 
 
 @bp.post("/<int:account_id>/active")
