@@ -3,6 +3,7 @@ the real database (SQLite, or PostgreSQL when DATABASE_URL says so) migrated by 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
@@ -28,6 +29,7 @@ CSRF_PATTERN = re.compile(r'"X-CSRFToken": "([^"]+)"|name="csrf_token"[^>]*value
 
 @pytest.fixture(scope="session")
 def sandbox():
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request log in failure output
     """The emulated TikTok Shop and Magento APIs, each on its own loopback port."""
     servers = SandboxServers.start(SandboxSettings(**TEST_SANDBOX_SETTINGS))
     yield servers

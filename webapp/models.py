@@ -12,7 +12,7 @@ from webapp.accounts.models import (
 from webapp.audit import AuditEvent
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.jobs.models import JobKind, JobRun, JobStatus
-from webapp.linking.models import Link, LinkState
+from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
 
 __all__ = [
     "AccountStatus",
@@ -21,6 +21,8 @@ __all__ = [
     "JobRun",
     "JobStatus",
     "Link",
+    "LinkComponent",
+    "LinkEvent",
     "LinkState",
     "MarketplaceAccount",
     "MarketplaceSku",

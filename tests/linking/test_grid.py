@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.builders import PASSWORD, make_account, make_store, make_user
-from webapp.catalog.jobs import start_marketplace_import
+from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
+from webapp.catalog.models import StoreSku
 from webapp.extensions import db
 from webapp.linking.grid import GridQuery, grid_page, status_counts
 from webapp.linking.models import Link, LinkState
@@ -15,7 +16,9 @@ from webapp.linking.models import Link, LinkState
 @pytest.fixture
 def imported(app_ctx, client, run_jobs):
     owner = make_user()
-    account = make_account(owner.organization, owner, store=make_store(owner.organization))
+    store = make_store(owner.organization)
+    account = make_account(owner.organization, owner, store=store)
+    start_store_catalog_refresh(db.session, store, owner)
     start_marketplace_import(db.session, account, owner)
     run_jobs()
     client.login(owner.email, PASSWORD)
@@ -57,7 +60,10 @@ def test_tabs_count_each_state(imported):
         .where(Link.id == ids[0])
         .values(state=LinkState.FAILED, failure_reason="SKU not found")
     )
-    db.session.execute(update(Link).where(Link.id.in_(ids[1:])).values(state=LinkState.MAPPED))
+    target = db.session.scalar(select(StoreSku.id).where(StoreSku.is_parent.is_(False)).limit(1))
+    db.session.execute(
+        update(Link).where(Link.id.in_(ids[1:])).values(state=LinkState.MAPPED, store_sku_id=target)
+    )
     db.session.commit()
     counts = status_counts(db.session, imported.id)
     assert counts["failed"] == 1 and counts["mapped"] == 2

@@ -97,6 +97,9 @@ class MarketplaceAccount(Base):
     )
     status_reason: Mapped[str] = mapped_column(String(500), default="")
     last_import_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Auto-map newly imported SKUs with the auto-map rules; None until the owner answers the
+    # question the first import asks.
+    auto_link_new_products: Mapped[bool | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     organization: Mapped[Organization] = relationship(back_populates="accounts")

@@ -17,13 +17,26 @@ from webapp.types import UTCDateTime, str_enum
 class JobKind(enum.StrEnum):
     MARKETPLACE_IMPORT = "marketplace_import"
     STORE_CATALOG_REFRESH = "store_catalog_refresh"
+    AUTOMAP = "automap"
+    ASSIGN = "assign"
+    BULK_UNLINK = "bulk_unlink"
+    UNDO = "undo"
 
     @property
     def label(self) -> str:
         return {
             JobKind.MARKETPLACE_IMPORT: "TikTok Shop product import",
             JobKind.STORE_CATALOG_REFRESH: "Store catalog refresh",
+            JobKind.AUTOMAP: "Auto-map",
+            JobKind.ASSIGN: "Assign Products",
+            JobKind.BULK_UNLINK: "Bulk unlink",
+            JobKind.UNDO: "Undo",
         }[self]
+
+    @property
+    def changes_links(self) -> bool:
+        """Bulk link changes, which can be undone from the job's page."""
+        return self in (JobKind.AUTOMAP, JobKind.ASSIGN, JobKind.BULK_UNLINK)
 
 
 class JobStatus(enum.StrEnum):
@@ -51,7 +64,9 @@ class JobRun(Base):
     done: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(500), default="")
     error: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what to work on
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id"))
     rq_job_id: Mapped[str | None] = mapped_column(String(64))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

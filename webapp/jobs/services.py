@@ -99,6 +99,7 @@ def start_job(
     actor: User | None,
     account_id: int | None = None,
     store_id: int | None = None,
+    params: dict[str, Any] | None = None,
 ) -> JobRun:
     """Record a job run and enqueue it; if the same job is already under way, return that one."""
     existing = active_job(session, kind, account_id=account_id, store_id=store_id)
@@ -111,6 +112,7 @@ def start_job(
         store_id=store_id,
         created_by_id=actor.id if actor else None,
         message="Waiting for a worker…",
+        params=params or {},
     )
     session.add(run)
     record_event(
@@ -149,6 +151,7 @@ def retry_job(session: Session, run: JobRun, actor: User | None) -> JobRun:
         account_id=run.account_id,
         store_id=run.store_id,
         actor=actor,
+        params=run.params,
     )
 
 

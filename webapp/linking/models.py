@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
@@ -35,15 +36,22 @@ LINK_STATE_LABELS = {
 
 
 class Link(Base):
-    """One per marketplace SKU, made `not_linked` when the SKU is first imported.
+    """One per marketplace SKU, made `not_linked` when the SKU is first imported; the unique
+    marketplace_sku_id makes a SKU link to at most one target.
 
-    `version` guards against two people changing the same row at once (optimistic locking).
+    The target is one store SKU × `quantity` (a multi-pack when above 1); a kit adds further
+    store SKUs as `components`. `version` guards against two people changing the same row at
+    once (optimistic locking).
     """
 
     __tablename__ = "links"
     __table_args__ = (
         Index("ix_links_account_state_id", "account_id", "state", "id"),
         CheckConstraint("quantity >= 1", name="quantity_positive"),
+        CheckConstraint(
+            "state NOT IN ('mapped', 'linked') OR store_sku_id IS NOT NULL",
+            name="mapped_has_target",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,5 +69,52 @@ class Link(Base):
 
     marketplace_sku: Mapped[MarketplaceSku] = relationship()
     store_sku: Mapped[StoreSku | None] = relationship()
+    components: Mapped[list[LinkComponent]] = relationship(
+        back_populates="link", cascade="all, delete-orphan", order_by="LinkComponent.id"
+    )
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def is_kit(self) -> bool:
+        return bool(self.components)
+
+
+class LinkComponent(Base):
+    """A further store SKU of a kit: 1 TikTok unit = link.quantity × the link's store SKU plus
+    quantity × each component's store SKU."""
+
+    __tablename__ = "link_components"
+    __table_args__ = (
+        UniqueConstraint("link_id", "store_sku_id"),
+        CheckConstraint("quantity >= 1", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    store_sku_id: Mapped[int] = mapped_column(ForeignKey("store_skus.id"), index=True)
+    quantity: Mapped[int] = mapped_column(default=1)
+
+    link: Mapped[Link] = relationship(back_populates="components")
+    store_sku: Mapped[StoreSku] = relationship()
+
+
+class LinkEvent(Base):
+    """One change of one link: who, when, before, after, and the batch (job run) it was part of.
+    Undo of a batch replays `before` onto rows whose version is still `after`'s."""
+
+    __tablename__ = "link_events"
+    __table_args__ = (
+        Index("ix_link_events_link_id", "link_id", "id"),
+        Index("ix_link_events_job_run_id", "job_run_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("marketplace_accounts.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    before: Mapped[dict[str, Any]] = mapped_column(JSON)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
