@@ -6,6 +6,7 @@ first one does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
-from webapp.linking.models import Link, LinkState
+from webapp.linking.models import Link, LinkComponent, LinkState
 
 MAX_QUERY_LENGTH = 200
 
@@ -35,11 +36,18 @@ class GridRow:
     marketplace_sku: str
     sku_id: str
     store_sku: str | None
+    store_sku_name: str | None
     name: str
     state: LinkState
     failure_reason: str
     quantity: int
     gone: bool
+    version: int
+    components: tuple[tuple[str, int], ...] = ()  # further kit parts: (store SKU, quantity)
+
+    @property
+    def has_target(self) -> bool:
+        return self.store_sku is not None
 
 
 @dataclass(frozen=True)
@@ -85,26 +93,66 @@ def _joined(statement: Select[Any]) -> Select[Any]:
     )
 
 
-def grid_page(session: Session, query: GridQuery) -> GridPage:
-    statement = _filtered(
-        _joined(
-            select(
-                Link.id,
-                Link.account_id,
-                MarketplaceSku.seller_sku,
-                MarketplaceSku.sku_id,
-                StoreSku.sku,
-                MarketplaceSku.product_title,
-                MarketplaceSku.variant,
-                Link.state,
-                Link.failure_reason,
-                Link.quantity,
-                MarketplaceSku.gone_at,
-            ).select_from(Link)
-        ),
-        query.account_id,
-        query.search,
+def _row_select() -> Select[Any]:
+    return _joined(
+        select(
+            Link.id,
+            Link.account_id,
+            MarketplaceSku.seller_sku,
+            MarketplaceSku.sku_id,
+            StoreSku.sku,
+            StoreSku.name.label("store_sku_name"),
+            MarketplaceSku.product_title,
+            MarketplaceSku.variant,
+            Link.state,
+            Link.failure_reason,
+            Link.quantity,
+            Link.version,
+            MarketplaceSku.gone_at,
+        ).select_from(Link)
     )
+
+
+def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
+    components: dict[int, list[tuple[str, int]]] = {}
+    ids = [r.id for r in fetched]
+    if ids:
+        for link_id, sku, quantity in session.execute(
+            select(LinkComponent.link_id, StoreSku.sku, LinkComponent.quantity)
+            .join(StoreSku, StoreSku.id == LinkComponent.store_sku_id)
+            .where(LinkComponent.link_id.in_(ids))
+            .order_by(LinkComponent.id)
+        ):
+            components.setdefault(link_id, []).append((sku, quantity))
+    return [
+        GridRow(
+            id=r.id,
+            account_id=r.account_id,
+            marketplace_sku=r.seller_sku,
+            sku_id=r.sku_id,
+            store_sku=r.sku,
+            store_sku_name=r.store_sku_name,
+            name=f"{r.product_title} - {r.variant}" if r.variant else r.product_title,
+            state=r.state,
+            failure_reason=r.failure_reason,
+            quantity=r.quantity,
+            gone=r.gone_at is not None,
+            version=r.version,
+            components=tuple(components.get(r.id, ())),
+        )
+        for r in fetched
+    ]
+
+
+def grid_row(session: Session, link_id: int) -> GridRow | None:
+    """One row as the grid shows it, for swapping a single row in place."""
+    fetched = session.execute(_row_select().where(Link.id == link_id)).all()
+    rows = _to_rows(session, fetched)
+    return rows[0] if rows else None
+
+
+def grid_page(session: Session, query: GridQuery) -> GridPage:
+    statement = _filtered(_row_select(), query.account_id, query.search)
     if query.status is not None:
         statement = statement.where(Link.state == query.status)
     backwards = query.before is not None and query.after is None
@@ -119,21 +167,7 @@ def grid_page(session: Session, query: GridQuery) -> GridPage:
     fetched = fetched[: query.page_size]
     if backwards:
         fetched.reverse()
-    rows = [
-        GridRow(
-            id=r.id,
-            account_id=r.account_id,
-            marketplace_sku=r.seller_sku,
-            sku_id=r.sku_id,
-            store_sku=r.sku,
-            name=f"{r.product_title} - {r.variant}" if r.variant else r.product_title,
-            state=r.state,
-            failure_reason=r.failure_reason,
-            quantity=r.quantity,
-            gone=r.gone_at is not None,
-        )
-        for r in fetched
-    ]
+    rows = _to_rows(session, fetched)
     if backwards:
         return GridPage(rows=rows, has_next=True, has_previous=more)
     return GridPage(rows=rows, has_next=more, has_previous=query.after is not None)
