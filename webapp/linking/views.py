@@ -76,3 +76,8 @@ def grid():
             db.session, JobKind.MARKETPLACE_IMPORT, account_id=account.id
         )
     return render_template("linking/index.html", **context)
+
+
+# Routes of the same blueprint kept in modules of their own.
+import webapp.linking.bulk_views  # noqa: E402, F401
+import webapp.linking.editor_views  # noqa: E402, F401
