@@ -1,0 +1,1 @@
+"""Inline link editor routes (being built)."""
