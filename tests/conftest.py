@@ -9,7 +9,7 @@ import re
 
 import flask_migrate
 import pytest
-from flask import has_app_context
+from flask import g, has_app_context
 from flask.testing import FlaskClient
 from rq import SimpleWorker
 from sqlalchemy import text
@@ -144,6 +144,14 @@ class CsrfClient(FlaskClient):
         assert match, f"no CSRF token on {path}"
         self.csrf_token = match.group(1) or match.group(2)
         return self.csrf_token
+
+    def open(self, *args, **kwargs):
+        """Each request starts with fresh request globals, as it would in a server: the test's
+        app context (shared with requests so tests can use the database) must not carry the
+        previous request's user, CSRF token or current organization into the next."""
+        if has_app_context():
+            vars(g).clear()
+        return super().open(*args, **kwargs)
 
     def post_form(self, url: str, data: dict | None = None, *, htmx: bool = False, **kwargs):
         token = self.csrf_token or self.refresh_csrf()

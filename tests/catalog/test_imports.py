@@ -37,7 +37,7 @@ def test_initiate_import_fills_the_grid_with_not_linked_rows(shop, sandbox, run_
     run = db.session.get(JobRun, run.id)
     expected_skus = sum(len(p.skus) for p in sandbox.catalog.shops[0].products)
     assert run.status is JobStatus.FINISHED, run.error
-    assert run.result["skus"] == expected_skus
+    assert run.result["skus"] == expected_skus, run.result
     assert run.result["new"] == expected_skus
     assert run.done == run.total == len(sandbox.catalog.shops[0].products)
     assert _count(MarketplaceSku, account_id=account.id) == expected_skus
@@ -139,3 +139,20 @@ def test_entries_gone_from_the_store_are_marked_and_come_back(shop, sandbox, run
     assert (back["gone"], back["updated"]) == (0, 1)
     entry = db.session.scalar(select(StoreSku).where(StoreSku.remote_id == str(removed["id"])))
     assert entry.gone_at is None
+
+
+def test_new_products_are_auto_linked_when_the_account_says_so(shop, sandbox, run_jobs):
+    owner, store, account = shop
+    account.auto_link_new_products = True
+    db.session.commit()
+    start_store_catalog_refresh(db.session, store, owner)
+    run_jobs()
+    run = start_marketplace_import(db.session, account, owner)
+    run_jobs()
+
+    run = db.session.get(JobRun, run.id)
+    mapped = _count(Link, account_id=account.id, state=LinkState.MAPPED)
+    assert run.result["auto_linked"] == mapped > run.result["skus"] // 2
+    again = start_marketplace_import(db.session, account, owner)
+    run_jobs()
+    assert "auto_linked" not in db.session.get(JobRun, again.id).result  # nothing new

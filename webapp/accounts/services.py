@@ -20,10 +20,11 @@ from webapp.accounts.selector import account_problem
 from webapp.adapters.base import AdapterError, AuthenticationFailed
 from webapp.adapters.tiktok import TikTokShopClient, TokenGrant
 from webapp.audit import record_event
+from webapp.domain import DomainError
 from webapp.extensions import utcnow
 
 
-class AccountError(Exception):
+class AccountError(DomainError):
     """Something about an account a user must act on; the message says what."""
 
 

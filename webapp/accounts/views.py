@@ -7,6 +7,7 @@ import secrets
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -26,8 +27,9 @@ from webapp.accounts.services import (
     set_account_active,
     set_account_store,
 )
+from webapp.accounts.settings import set_auto_link
 from webapp.extensions import db
-from webapp.htmx import hx_redirect, is_htmx
+from webapp.htmx import htmx_target, hx_redirect, is_htmx, toast
 from webapp.tenancy import (
     choose_account,
     get_or_404,
@@ -40,6 +42,7 @@ from webapp.urls import safe_next
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 OAUTH_STATE_KEY = "tiktok_oauth_state"
+AUTO_LINK_WORDS = {True: "linked automatically on import", False: "left for you to link by hand"}
 
 
 def _tiktok_app() -> TikTokApp:
@@ -143,3 +146,22 @@ def set_store(account_id: int):
     db.session.commit()
     flash(f"{account.name} now links to {store.name if store else 'no store'}.", "success")
     return redirect(url_for("accounts.index"))
+
+
+@bp.post("/<int:account_id>/auto-link")
+def auto_link(account_id: int):
+    """Auto-link new products on import: the Accounts page toggle and the first-import question."""
+    require_manager()
+    account = get_or_404(MarketplaceAccount, account_id)
+    if request.form.get("enabled") not in ("0", "1"):
+        abort(400)
+    enabled = request.form["enabled"] == "1"
+    set_auto_link(db.session, account, enabled, actor=current_user)
+    db.session.commit()
+    message = f"New products of {account.name} will be {AUTO_LINK_WORDS[enabled]}."
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(safe_next(request.form.get("next"), url_for("accounts.index")))
+    if htmx_target() == "auto-link-question":
+        return toast("", message)  # the question is answered: the banner goes
+    return toast(render_template("accounts/_auto_link.html", account=account), message)

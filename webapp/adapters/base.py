@@ -18,10 +18,12 @@ from typing import Any, ClassVar, TypeVar
 
 import requests
 
+from webapp.domain import DomainError
+
 DEFAULT_TIMEOUT = (3.05, 30.0)  # (connect, read) seconds: every call has one
 
 
-class AdapterError(Exception):
+class AdapterError(DomainError):
     """A remote platform refused or failed a call; `str()` is a message a user can act on."""
 
     retryable: ClassVar[bool] = False

@@ -6,10 +6,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import Organization, User, UserRole
+from webapp.domain import DomainError
 from webapp.extensions import utcnow
 
 
-class UserError(ValueError):
+class UserError(DomainError, ValueError):
     pass
 
 

@@ -22,6 +22,7 @@ from webapp.dbutil import chunked, upsert
 from webapp.extensions import utcnow
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import ProgressRecorder
+from webapp.linking.automap import AutomapError, automap_links
 from webapp.linking.models import Link, LinkState
 from webapp.stores.services import StoreError, store_adapter
 
@@ -74,6 +75,7 @@ def import_marketplace_products(
         ).all()
     )
     counts: Counter[str] = Counter()
+    new_sku_ids: list[str] = []
     progress.update(message="Reading products from TikTok Shop…", force=True)
     try:
         for page in client.iter_products():
@@ -85,7 +87,9 @@ def import_marketplace_products(
                 else client.get_product(product.id)
                 for product in page.products
             ]
-            counts.update(_store_marketplace_page(session, account.id, products, run.id))
+            page_counts, page_new = _store_marketplace_page(session, account.id, products, run.id)
+            counts.update(page_counts)
+            new_sku_ids += page_new
             counts["products"] += len(products)
             progress.update(
                 advance=len(products),
@@ -98,9 +102,31 @@ def import_marketplace_products(
     )
     account.last_import_at = utcnow()
     session.commit()
-    return {
+    result = {
         name: counts[name] for name in ("products", "skus", "new", "updated", "unchanged", "gone")
     }
+    if account.auto_link_new_products and account.store_id and new_sku_ids:
+        progress.update(message="Auto-linking the new products…", force=True)
+        link_ids = _link_ids(session, account.id, new_sku_ids)
+        try:
+            auto = automap_links(session, account, link_ids, actor=None, batch=run)
+        except AutomapError as error:
+            result["auto_link_skipped"] = str(error)
+        else:
+            result["auto_linked"] = auto["mapped"]
+        session.commit()
+    return result
+
+
+def _link_ids(session: Session, account_id: int, sku_ids: Sequence[str]) -> list[int]:
+    ids: list[int] = []
+    for chunk in chunked(sku_ids):
+        ids += session.scalars(
+            select(Link.id)
+            .join(MarketplaceSku, MarketplaceSku.id == Link.marketplace_sku_id)
+            .where(MarketplaceSku.account_id == account_id, MarketplaceSku.sku_id.in_(chunk))
+        ).all()
+    return ids
 
 
 def _marketplace_rows(
@@ -147,11 +173,11 @@ def _store_marketplace_page(
         previous = existing.get(row["sku_id"])
         if previous and not row["variant"]:
             row["variant"], row["barcode"] = previous["variant"], previous["barcode"]
-    counts = _write_changes(
+    counts, new_sku_ids = _write_changes(
         session, MarketplaceSku, rows, existing, "sku_id", MARKETPLACE_FIELDS, run_id
     )
     _create_missing_links(session, account_id, [row["sku_id"] for row in rows])
-    return counts
+    return counts, new_sku_ids
 
 
 def _existing_rows(session, model, scope, key_column, keys, fields) -> dict[str, dict[str, Any]]:
@@ -163,14 +189,18 @@ def _existing_rows(session, model, scope, key_column, keys, fields) -> dict[str,
     return found
 
 
-def _write_changes(session, model, rows, existing, key_name, fields, run_id) -> Counter[str]:
-    """Upsert new and changed rows; unchanged rows only get their last-seen mark."""
+def _write_changes(
+    session, model, rows, existing, key_name, fields, run_id
+) -> tuple[Counter[str], list[str]]:
+    """Upsert new and changed rows; unchanged rows only get their last-seen mark.
+    Returns the counts and the keys of the new rows."""
     counts: Counter[str] = Counter(skus=len(rows))
-    changed, unchanged_ids = [], []
+    changed, unchanged_ids, new_keys = [], [], []
     for row in rows:
         previous = existing.get(row[key_name])
         if previous is None:
             counts["new"] += 1
+            new_keys.append(row[key_name])
             changed.append(row)
         elif previous["gone_at"] is not None or any(
             _differs(previous[name], row[name]) for name in fields
@@ -190,7 +220,7 @@ def _write_changes(session, model, rows, existing, key_name, fields, run_id) -> 
     )
     for chunk in chunked(unchanged_ids):
         session.execute(update(model).where(model.id.in_(chunk)).values(last_seen_job_id=run_id))
-    return counts
+    return counts, new_keys
 
 
 def _differs(stored: Any, fresh: Any) -> bool:
@@ -307,4 +337,5 @@ def _store_catalog_page(
         [row["remote_id"] for row in rows],
         STORE_FIELDS,
     )
-    return _write_changes(session, StoreSku, rows, existing, "remote_id", STORE_FIELDS, run_id)
+    counts, _ = _write_changes(session, StoreSku, rows, existing, "remote_id", STORE_FIELDS, run_id)
+    return counts

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import User
-from webapp.accounts.services import AccountError
-from webapp.adapters.base import AdapterError
 from webapp.audit import record_event
+from webapp.domain import DomainError
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.jobs.queue import enqueue, redis_connection
-from webapp.stores.services import StoreError
 
 
-class JobError(Exception):
+class JobError(DomainError):
     """A job could not be started; the message says why."""
 
 
@@ -53,24 +51,47 @@ def job_type(kind: JobKind, *, queue: str) -> Callable[[JobFunction], JobFunctio
     return register
 
 
-def active_job(
-    session: Session, kind: JobKind, *, account_id: int | None = None, store_id: int | None = None
-) -> JobRun | None:
-    """The queued or running job of this kind for this account or store, if any is still alive."""
-    run = session.scalar(
+def active_jobs(
+    session: Session,
+    kinds: Iterable[JobKind],
+    *,
+    account_id: int | None = None,
+    store_id: int | None = None,
+) -> list[JobRun]:
+    """Queued or running jobs of these kinds for this account or store, newest first; runs
+    whose worker died are marked interrupted on the way and left out."""
+    runs = session.scalars(
         select(JobRun)
         .where(
-            JobRun.kind == kind,
+            JobRun.kind.in_(list(kinds)),
             JobRun.account_id == account_id,
             JobRun.store_id == store_id,
             JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
         )
         .order_by(JobRun.id.desc())
-    )
-    if run is not None and is_interrupted(run):
-        mark_interrupted(session, run)
-        return None
-    return run
+    ).all()
+    alive = []
+    for run in runs:
+        if is_interrupted(run):
+            mark_interrupted(session, run)
+        else:
+            alive.append(run)
+    return alive
+
+
+def active_job(
+    session: Session,
+    kind: JobKind,
+    *,
+    account_id: int | None = None,
+    store_id: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> JobRun | None:
+    """The live job of this kind for this account or store (with these params, if given)."""
+    for run in active_jobs(session, [kind], account_id=account_id, store_id=store_id):
+        if params is None or run.params == params:
+            return run
+    return None
 
 
 def is_interrupted(run: JobRun) -> bool:
@@ -101,8 +122,11 @@ def start_job(
     store_id: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> JobRun:
-    """Record a job run and enqueue it; if the same job is already under way, return that one."""
-    existing = active_job(session, kind, account_id=account_id, store_id=store_id)
+    """Record a job run and enqueue it; if the same job (same kind, target and params) is
+    already under way, return that one."""
+    existing = active_job(
+        session, kind, account_id=account_id, store_id=store_id, params=params or {}
+    )
     if existing is not None:
         return existing
     run = JobRun(
@@ -228,6 +252,6 @@ def run_tracked(
 
 def readable_error(error: Exception) -> str:
     """Errors of our own carry a message for people; anything else is named, not dumped."""
-    if isinstance(error, AccountError | AdapterError | StoreError | JobError):
+    if isinstance(error, DomainError):
         return str(error)
     return f"Unexpected error ({type(error).__name__}). It has been logged; Retry may help."

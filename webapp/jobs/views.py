@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -10,6 +10,7 @@ from webapp.extensions import db
 from webapp.htmx import is_htmx, toast, trigger_client_event
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import JobError, is_interrupted, mark_interrupted, retry_job
+from webapp.linking.jobs import start_undo
 from webapp.tenancy import get_or_404, require_organization
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -37,6 +38,30 @@ def retry(run_id: int):
     if not is_htmx():
         return redirect(url_for("jobs.show", run_id=new_run.id))
     return toast(render_template("jobs/_progress.html", run=new_run), "Started again.", "info")
+
+
+def _undo_refused(run: JobRun, message: str):
+    if not is_htmx():
+        flash(message, "error")
+        return redirect(url_for("jobs.show", run_id=run.id))
+    response = make_response(render_template("jobs/_progress.html", run=run), 409)
+    return toast(response, message, "error")
+
+
+@bp.post("/<int:run_id>/undo")
+def undo(run_id: int):
+    """Revert a bulk link change; answers with the undo job's progress component."""
+    run = get_or_404(JobRun, run_id)
+    try:
+        undo_run = start_undo(db.session, run, current_user)
+        if undo_run.params.get("job_run_id") != run.id:  # start_job handed back another undo
+            raise JobError(f"Job {undo_run.id} is undoing another change: wait until it is done.")
+    except JobError as error:
+        return _undo_refused(run, str(error))
+    if not is_htmx():
+        return redirect(url_for("jobs.show", run_id=undo_run.id))
+    response = render_template("jobs/_progress.html", run=undo_run)
+    return toast(response, f"Undoing job {run.id}: {run.kind.label}…", "info")
 
 
 @bp.get("/<int:run_id>")

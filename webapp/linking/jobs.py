@@ -6,7 +6,7 @@ Each is a batch: its LinkEvents carry the job run's id, so the job's page can un
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +16,15 @@ from webapp.accounts.models import MarketplaceAccount, User
 from webapp.dbutil import chunked
 from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobRun
-from webapp.jobs.services import JobError, ProgressRecorder, job_type, run_tracked, start_job
+from webapp.jobs.services import (
+    JobError,
+    ProgressRecorder,
+    active_job,
+    job_type,
+    run_tracked,
+    start_job,
+)
+from webapp.linking.automap import apply_automap
 from webapp.linking.models import Link, LinkState
 from webapp.linking.services import assign_links, undo_batch, unlink
 
@@ -41,6 +49,24 @@ def _selected_links(session: Session, run: JobRun, states: Sequence[LinkState]):
 
 def _total(session: Session, run: JobRun, states: Sequence[LinkState]) -> int:
     return sum(len(batch) for batch in _selected_links(session, run, states))
+
+
+@job_type(JobKind.AUTOMAP, queue=LINK_QUEUE)
+def run_automap(job_run_id: int) -> dict[str, Any]:
+    """Map every proposal the owner left ticked in the preview, as one batch."""
+
+    def work(run: JobRun, progress: ProgressRecorder) -> dict[str, Any]:
+        account = db.session.get(MarketplaceAccount, run.account_id)
+        return apply_automap(
+            db.session,
+            account,
+            excluded_link_ids=set(run.params.get("excluded_link_ids") or []),
+            actor=run.created_by,
+            batch=run,
+            progress=progress,
+        )
+
+    return run_tracked(job_run_id, work)
 
 
 @job_type(JobKind.ASSIGN, queue=LINK_QUEUE)
@@ -87,6 +113,31 @@ def run_undo(job_run_id: int) -> dict[str, Any]:
         return {"reverted": counts["reverted"], "changed_since": counts["changed_since"]}
 
     return run_tracked(job_run_id, work)
+
+
+def start_automap(
+    session: Session, account: MarketplaceAccount, excluded_link_ids: Iterable[int], actor: User
+) -> JobRun:
+    """Map the account's proposals except the excluded rows (the ones unticked in the preview).
+
+    Pressing Map twice returns the run already under way; a different selection while one runs
+    is refused rather than silently dropped.
+    """
+    excluded = sorted(set(excluded_link_ids))
+    running = active_job(session, JobKind.AUTOMAP, account_id=account.id)
+    if running is not None and running.params.get("excluded_link_ids") != excluded:
+        raise JobError(
+            f"Auto-map is already running for {account.name} (job {running.id}). "
+            "Wait for it to finish, then open the preview again."
+        )
+    return start_job(
+        session,
+        kind=JobKind.AUTOMAP,
+        organization_id=account.organization_id,
+        account_id=account.id,
+        actor=actor,
+        params={"excluded_link_ids": excluded},
+    )
 
 
 def start_assign(

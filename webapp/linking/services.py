@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from webapp.accounts.models import MarketplaceAccount, User
 from webapp.catalog.models import StoreSku
+from webapp.domain import DomainError
 from webapp.extensions import utcnow
 from webapp.jobs.models import JobRun
 from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
@@ -26,7 +27,7 @@ from webapp.linking.signals import links_stopped, links_went_live
 MAX_PACK_QUANTITY = 999
 
 
-class LinkError(Exception):
+class LinkError(DomainError):
     """A link change that cannot be made; the message says why in a user's words."""
 
 

@@ -12,13 +12,14 @@ from webapp.catalog.models import MarketplaceSku
 from webapp.extensions import db
 from webapp.htmx import is_htmx
 from webapp.jobs.models import JobKind
-from webapp.jobs.services import active_job
+from webapp.jobs.services import active_job, active_jobs
 from webapp.linking.grid import MAX_QUERY_LENGTH, GridQuery, grid_page, status_counts
 from webapp.linking.models import LINK_STATE_LABELS, LinkState
 from webapp.tenancy import current_account
 
 bp = Blueprint("linking", __name__)
 
+LINK_JOB_KINDS = [kind for kind in JobKind if kind.changes_links or kind is JobKind.UNDO]
 TABS = [("all", "All")] + [(state.value, label) for state, label in LINK_STATE_LABELS.items()]
 
 
@@ -75,6 +76,8 @@ def grid():
         context["import_run"] = active_job(
             db.session, JobKind.MARKETPLACE_IMPORT, account_id=account.id
         )
+        link_jobs = active_jobs(db.session, LINK_JOB_KINDS, account_id=account.id)
+        context["link_job_run"] = link_jobs[0] if link_jobs else None
     return render_template("linking/index.html", **context)
 
 

@@ -14,10 +14,11 @@ from webapp.adapters.base import ConnectionCheck, StoreAdapter
 from webapp.adapters.registry import UnknownPlatform, store_adapter_class
 from webapp.audit import record_event
 from webapp.catalog.models import StoreSku
+from webapp.domain import DomainError
 from webapp.extensions import utcnow
 
 
-class StoreError(ValueError):
+class StoreError(DomainError, ValueError):
     """A store connection that cannot be saved or used; the message says why."""
 
 
