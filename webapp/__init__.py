@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 from config import BASE_DIR, INSTANCE_DIR, Config
 from webapp.extensions import csrf, db, login_manager, migrate
@@ -24,6 +25,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
         template_folder=str(BASE_DIR / "templates"),
         static_folder=str(BASE_DIR / "static"),
     )
+    app.url_map.converters["int"] = DatabaseIdConverter
     app.config.from_object(config_class)
     app.config.update(overrides)
     _load_instance_secrets(app)
@@ -51,6 +53,15 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)
     return app
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:…>` in every route matches only ids a database column can hold: a larger number
+    is a 404 like any unknown id, never an overflow deep in the driver."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _load_instance_secrets(app: Flask) -> None:

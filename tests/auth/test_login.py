@@ -177,3 +177,10 @@ def test_users_create_command(app, app_ctx):
     assert "already exists" in again.output
     no_org = runner.invoke(args=["users", "create", "b@shop.test", "--password", "s3cret-pass"])
     assert "needs an organization" in no_org.output
+
+
+def test_ids_too_large_for_the_database_are_a_404(app_ctx, client):
+    owner = make_user()
+    client.login(owner.email, PASSWORD)
+    for url in ("/jobs/99999999999999999999999", "/links/99999999999999999999999/edit"):
+        assert client.get(url).status_code == 404

@@ -24,6 +24,7 @@ from webapp.linking.grid import MAX_QUERY_LENGTH, GridQuery, GridRow, grid_row, 
 from webapp.linking.models import Link
 from webapp.linking.services import (
     MAX_PACK_QUANTITY,
+    NO_STORE_MESSAGE,
     LinkConflict,
     LinkError,
     Target,
@@ -42,9 +43,7 @@ from webapp.linking.views import TABS, bp
 from webapp.tenancy import get_or_404
 
 MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database would refuse it
-# A larger id would overflow the database's integer and answer 500 instead of 404.
-LINK_URL = "/links/<int(max=9223372036854775807):link_id>"
-NO_STORE = "This account has no store yet: choose its store on the Accounts page."
+LINK_URL = "/links/<int:link_id>"
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ def _editor(
         version=row.version if version is None else version,
         categories=categories,
         tags=tags,
-        message=error or (None if store_id else NO_STORE),
+        message=error or (None if store_id else NO_STORE_MESSAGE),
         chosen=shown[0] if len(shown) == 1 else None,
         parts=shown if len(shown) > 1 else [],
         **search,

@@ -25,6 +25,7 @@ from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
 from webapp.linking.signals import links_stopped, links_went_live
 
 MAX_PACK_QUANTITY = 999
+NO_STORE_MESSAGE = "This account has no store yet: choose its store on the Accounts page."
 
 
 class LinkError(DomainError):
@@ -101,7 +102,7 @@ def _check_version(link: Link, expected_version: int | None) -> None:
 def account_store_id(session: Session, account_id: int) -> int:
     store_id = session.get(MarketplaceAccount, account_id).store_id
     if store_id is None:
-        raise LinkError("This account has no store yet: choose its store on the Accounts page.")
+        raise LinkError(NO_STORE_MESSAGE)
     return store_id
 
 
