@@ -105,11 +105,13 @@ def test_automap_preview_untick_one_pair_map_and_see_the_result(
 
     expect(job_card(page)).to_contain_text("done")
     expect(job_card(page)).to_contain_text(f"mapped: {expected_mapped}")
+    failed = len(preview.ambiguous) + preview.unmatched  # every row mapped or explained
     failures = job_card(page).locator(".failure-list li")
-    expect(failures).to_have_count(len(preview.ambiguous))
-    expect(failures.first).to_contain_text("SKU is ambiguous")
+    expect(failures).to_have_count(failed)
+    expect(failures.filter(has_text="SKU is ambiguous")).to_have_count(len(preview.ambiguous))
+    expect(failures.filter(has_text="Store SKU not found")).to_have_count(preview.unmatched)
     expect(tab(page, "Mapped")).to_have_text(f"Mapped {expected_mapped}")  # the grid reloaded
-    expect(tab(page, "Map failed")).to_have_text(f"Map failed {len(preview.ambiguous)}")
+    expect(tab(page, "Map failed")).to_have_text(f"Map failed {failed}")
     assert db.session.get(Link, unticked.link_id).state is LinkState.NOT_LINKED
     assert_no_reload(page)
     save_screenshot("automap-result")

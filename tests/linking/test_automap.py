@@ -170,30 +170,38 @@ def test_apply_maps_through_a_batch_records_failures_and_leaves_excluded_rows(sh
     matched = len(expected["exact"]) + len(expected["normalized"])
     assert result["mapped"] == matched - 3
     assert result["skipped"] == 4
-    assert result["failed"] == result["failures_total"] == len(expected["ambiguous"]) - 1
+    failed = len(expected["ambiguous"]) - 1 + len(expected["unmatched"])
+    assert result["failed"] == result["failures_total"] == failed
+    assert result["unmatched"] == len(expected["unmatched"])
     assert result["by_rule"]["exact"] + result["by_rule"]["normalized"] == matched - 3
-    assert {f["marketplace_sku"] for f in result["failures"]} == expected["ambiguous"] - {
-        preview.ambiguous[0].marketplace_sku
-    }
-    assert all("ambiguous" in f["reason"] for f in result["failures"])
+    reasons = {f["marketplace_sku"]: f["reason"] for f in result["failures"]}
+    assert (
+        set(reasons)
+        == (expected["ambiguous"] - {preview.ambiguous[0].marketplace_sku}) | expected["unmatched"]
+    )
+    for sku in expected["unmatched"]:
+        assert reasons[sku].startswith("Store SKU not found")
 
     db.session.expire_all()
     assert run.total == run.done == preview.considered
     states = _states()
     assert states[LinkState.MAPPED] == matched - 3
-    assert states[LinkState.FAILED] == len(expected["ambiguous"]) - 1
+    assert states[LinkState.FAILED] == failed
     for link_id in excluded:
         link = db.session.get(Link, link_id)
         assert (link.state, link.store_sku_id) == (LinkState.NOT_LINKED, None)
     by_proposal = {p.link_id: p.store_sku_id for p in preview.proposals}
     for link in db.session.scalars(select(Link).where(Link.state == LinkState.MAPPED)):
         assert link.store_sku_id == by_proposal[link.id]
-    failed = db.session.scalars(select(Link).where(Link.state == LinkState.FAILED)).all()
-    assert all(link.failure_reason.startswith("SKU is ambiguous") for link in failed)
+    failed_rows = db.session.scalars(select(Link).where(Link.state == LinkState.FAILED)).all()
+    assert all(
+        link.failure_reason.startswith(("SKU is ambiguous", "Store SKU not found"))
+        for link in failed_rows
+    )
     events = Counter(
         db.session.scalars(select(LinkEvent.action).where(LinkEvent.job_run_id == run.id))
     )
-    assert events == {"link": matched - 3, "fail": len(expected["ambiguous"]) - 1}
+    assert events == {"link": matched - 3, "fail": failed}
 
 
 def test_apply_recomputes_against_the_current_catalog(shop):
@@ -215,7 +223,9 @@ def test_apply_recomputes_against_the_current_catalog(shop):
     )
 
     assert result["mapped"] == len(preview.proposals) - 1
-    assert db.session.get(Link, gone.link_id).state is LinkState.NOT_LINKED
+    link = db.session.get(Link, gone.link_id)
+    assert (link.state, link.store_sku_id) == (LinkState.FAILED, None)
+    assert link.failure_reason.startswith("Store SKU not found")
 
 
 def test_running_apply_again_changes_nothing(shop):

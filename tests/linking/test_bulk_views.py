@@ -314,7 +314,8 @@ def test_map_leaves_the_unticked_pair_not_linked_and_lists_failures(shop, client
 
     card = client.hx_get(f"/jobs/{run.id}").get_data(as_text=True)
     assert f"mapped: <strong>{len(ticked)}</strong>" in card
-    assert f"failed: <strong>{len(preview.ambiguous)}</strong>" in card
+    failed = len(preview.ambiguous) + len(preview.parent_only) + preview.unmatched
+    assert f"failed: <strong>{failed}</strong>" in card
     assert "could not be mapped, and why" in card
     assert "{&#39;" not in card and "failures:" not in card  # not the raw dict
     for row in preview.ambiguous:

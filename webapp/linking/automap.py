@@ -266,11 +266,7 @@ def _apply_chunk(
 ) -> _Tally:
     tally = _Tally()
     outcomes = {row.link_id: match_sku(index, row.seller_sku, row.barcode) for row in chunk}
-    actionable = [
-        row.link_id
-        for row in chunk
-        if row.link_id not in excluded and outcomes[row.link_id].kind is not MatchKind.UNMATCHED
-    ]
+    actionable = [row.link_id for row in chunk if row.link_id not in excluded]
     # Load the rows to change, and the store SKUs they point at, in one query each, so the
     # services find them in the session instead of asking the database once per row.
     links = {
@@ -288,9 +284,6 @@ def _apply_chunk(
         outcome = outcomes[row.link_id]
         if row.link_id in excluded:
             tally.counts["skipped"] += 1
-            continue
-        if outcome.kind is MatchKind.UNMATCHED:
-            tally.counts["unmatched"] += 1
             continue
         link = links.get(row.link_id)
         if link is None:  # changed by someone else since the chunk was read
@@ -315,6 +308,8 @@ def _apply_chunk(
             tally.counts["mapped"] += 1
             tally.by_rule[outcome.rule.value] += 1
             continue
+        if outcome.kind is MatchKind.UNMATCHED:
+            tally.counts["unmatched"] += 1
         reason = outcome.reason[:500]
         if not (link.state is LinkState.FAILED and link.failure_reason == reason):
             services.mark_failed(session, link, reason, actor=actor, batch=batch)
