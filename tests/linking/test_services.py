@@ -149,7 +149,7 @@ def test_unlinking_a_linked_row_stops_its_sync(shop):
 
 def test_assign_links_valid_rows_and_explains_the_rest(shop):
     owner, store, account = shop
-    good, gone, ambiguous = _links(3)
+    good, gone, chosen_duplicate = _links(3)
     ok_variant, gone_variant = _variants(store.id, 2)
     duplicate_sku = db.session.scalar(
         select(StoreSku.sku)
@@ -159,18 +159,21 @@ def test_assign_links_valid_rows_and_explains_the_rest(shop):
         .limit(1)
     )
     duplicate = db.session.scalar(select(StoreSku).where(StoreSku.sku == duplicate_sku).limit(1))
-    for link, variant in ((good, ok_variant), (gone, gone_variant), (ambiguous, duplicate)):
+    for link, variant in ((good, ok_variant), (gone, gone_variant), (chosen_duplicate, duplicate)):
         set_link_target(db.session, link, [Target(variant.id)], expected_version=None, actor=owner)
     gone_variant.gone_at = utcnow()
 
     live = []
     with links_went_live.connected_to(lambda sender, link_ids: live.extend(link_ids)):
-        counts = assign_links(db.session, account, [good, gone, ambiguous], actor=owner, batch=None)
-    assert counts == {"linked": 1, "failed": 2}
+        counts = assign_links(
+            db.session, account, [good, gone, chosen_duplicate], actor=owner, batch=None
+        )
+    assert counts == {"linked": 2, "failed": 1}
     assert good.state is LinkState.LINKED and good.linked_at is not None
     assert "no longer in the store catalog" in gone.failure_reason
-    assert "ambiguous: 2 store products share it" in ambiguous.failure_reason
-    assert live == [good.id]
+    # A person chose one of the products sharing the SKU: that is a choice, not a guess.
+    assert chosen_duplicate.state is LinkState.LINKED
+    assert live == [good.id, chosen_duplicate.id]
 
 
 def test_assign_job_then_undo_reverts_only_rows_not_changed_since(shop, run_jobs):

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -224,24 +224,17 @@ def mark_failed(
 
 
 def assignment_problem(session: Session, link: Link, store_id: int) -> str | None:
-    """Why a mapped row cannot go live, checked against the current store catalog."""
+    """Why a mapped row cannot go live, checked against the current store catalog.
+
+    A store SKU that several products share is no obstacle here: the row names one store
+    product by its id, chosen by a person or by a rule that refused to guess.
+    """
     if link.store_sku_id is None:
         return "No store SKU is chosen."
     for store_sku_id in [link.store_sku_id, *(c.store_sku_id for c in link.components)]:
-        store_sku = session.get(StoreSku, store_sku_id)
-        problem = target_problem(store_sku, store_id)
+        problem = target_problem(session.get(StoreSku, store_sku_id), store_id)
         if problem:
             return problem
-        sharing = session.scalar(
-            select(func.count()).where(
-                StoreSku.store_id == store_id,
-                StoreSku.sku == store_sku.sku,
-                StoreSku.gone_at.is_(None),
-                StoreSku.is_parent.is_(False),
-            )
-        )
-        if sharing > 1:
-            return f"SKU {store_sku.sku} is ambiguous: {sharing} store products share it."
     return None
 
 
