@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from flask import current_app
+from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from webapp.accounts.models import MarketplaceAccount, Organization, Store, User, UserRole
 from webapp.accounts.services import TikTokApp
 from webapp.auth.services import create_user, get_or_create_organization
+from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
+from webapp.catalog.models import StoreSku
 from webapp.demo import connect_demo_shop
 from webapp.extensions import db
 from webapp.sandbox.catalog import DemoCatalog, generate_catalog
@@ -84,3 +87,32 @@ def serve_tiktok(settings: SandboxSettings) -> Iterator[tuple[str, DemoCatalog]]
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def import_shop(owner: User, run_jobs) -> tuple[Store, MarketplaceAccount]:
+    """A Magento store whose catalog is read and the first sandbox shop linked to it with its
+    products imported, through the real jobs (`run_jobs` is the fixture of that name)."""
+    store = make_store(owner.organization)
+    account = make_account(owner.organization, owner, store=store)
+    start_store_catalog_refresh(db.session, store, owner)
+    start_marketplace_import(db.session, account, owner)
+    run_jobs()
+    return store, account
+
+
+def unique_variants(store_id: int, n: int = 3, *, sku_like: str | None = None) -> list[StoreSku]:
+    """Sellable store variants whose SKU no other catalog entry shares, in catalog order."""
+    shared = (
+        select(StoreSku.sku)
+        .where(StoreSku.store_id == store_id)
+        .group_by(StoreSku.sku)
+        .having(func.count() > 1)
+    )
+    statement = select(StoreSku).where(
+        StoreSku.store_id == store_id,
+        StoreSku.is_parent.is_(False),
+        StoreSku.sku.not_in(shared),
+    )
+    if sku_like:
+        statement = statement.where(StoreSku.sku.like(sku_like))
+    return db.session.scalars(statement.order_by(StoreSku.id).limit(n)).all()

@@ -15,6 +15,7 @@ from rq import SimpleWorker
 from sqlalchemy import text
 
 from config import TestConfig, database_url
+from tests.builders import import_shop, make_user
 from webapp import create_app
 from webapp.extensions import db
 from webapp.jobs.queue import AppJob, get_queue, redis_connection
@@ -105,6 +106,15 @@ def _clean_state(request):
 def app_ctx(app):
     with app.app_context():
         yield app
+
+
+@pytest.fixture
+def shop(app_ctx, run_jobs):
+    """(owner, store, account): a user's Magento store with its catalog read and the first
+    sandbox shop linked to it, products imported."""
+    owner = make_user()
+    store, account = import_shop(owner, run_jobs)
+    return owner, store, account
 
 
 @pytest.fixture

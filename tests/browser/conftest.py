@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.builders import PASSWORD
+from tests.builders import PASSWORD, import_shop, make_user
 
 SKIP_REASON = "Browser tests skipped: Debian's chromium is not installed (apt-get install chromium)"
 CHROMIUM_ARGS = [
@@ -125,3 +125,15 @@ def save_screenshot(page, tmp_path, request) -> Callable[[str], Path]:
         return path
 
     return save
+
+
+@pytest.fixture
+def owner(app_ctx):
+    return make_user()
+
+
+@pytest.fixture
+def shop(owner, run_jobs):
+    """The first sandbox shop, imported, linked to a Magento store whose catalog is read."""
+    _, account = import_shop(owner, run_jobs)
+    return account

@@ -10,29 +10,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from tests.browser.test_linking_page import assert_no_reload, grid, set_marker, tab
-from tests.builders import make_account, make_store, make_user
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db
 from webapp.linking.automap import preview_automap
 from webapp.linking.models import Link, LinkState
 from webapp.linking.services import Target, set_link_target
-
-
-@pytest.fixture
-def owner(app_ctx):
-    return make_user()
-
-
-@pytest.fixture
-def shop(owner, run_jobs):
-    """The first sandbox shop, imported, linked to a Magento store whose catalog is read."""
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_store_catalog_refresh(db.session, store, owner)
-    start_marketplace_import(db.session, account, owner)
-    run_jobs()
-    return account
 
 
 @pytest.fixture

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
-from tests.builders import make_account, make_store, make_user
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
 from webapp.linking.models import Link
@@ -19,22 +16,6 @@ from webapp.linking.services import Target, set_link_target
 MARKER = "window.__skuBridgeMarker"
 FIRST_PAGE = 20  # GRID_PAGE_SIZE in tests
 SEARCH_LABEL = "Search the store catalog by SKU or name"
-
-
-@pytest.fixture
-def owner(app_ctx):
-    return make_user()
-
-
-@pytest.fixture
-def shop(owner, run_jobs):
-    """An imported shop whose Magento store catalog has been read."""
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_store_catalog_refresh(db.session, store, owner)
-    start_marketplace_import(db.session, account, owner)
-    run_jobs()
-    return account
 
 
 def exact_pairs(account_id: int) -> list[tuple[Link, StoreSku]]:

@@ -8,17 +8,12 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.builders import PASSWORD, make_account, make_store, make_user
+from tests.builders import PASSWORD, make_account, make_store
 from webapp.accounts.models import AccountStatus
 from webapp.catalog.jobs import start_marketplace_import
 from webapp.extensions import db
 
 MARKER = "window.__skuBridgeMarker"
-
-
-@pytest.fixture
-def owner(app_ctx):
-    return make_user()
 
 
 @pytest.fixture

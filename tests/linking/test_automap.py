@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.builders import make_account, make_store, make_user
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun
@@ -22,17 +21,6 @@ from webapp.linking.automap import (
 )
 from webapp.linking.matching import MatchRule
 from webapp.linking.models import Link, LinkEvent, LinkState
-
-
-@pytest.fixture
-def shop(app_ctx, run_jobs):
-    owner = make_user()
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_marketplace_import(db.session, account, owner)
-    start_store_catalog_refresh(db.session, store, owner)
-    run_jobs()
-    return owner, store, account
 
 
 def _loose(sku: str) -> str:

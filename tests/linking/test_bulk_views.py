@@ -10,10 +10,10 @@ import pytest
 from flask import g
 from sqlalchemy import func, select
 
-from tests.builders import PASSWORD, make_account, make_store, make_user
+from tests.builders import PASSWORD, make_account, make_store, make_user, unique_variants
 from webapp.accounts.models import MarketplaceAccount, UserRole
 from webapp.audit import AuditEvent
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
+from webapp.catalog.jobs import start_marketplace_import
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
@@ -24,40 +24,14 @@ from webapp.linking.services import Target, set_link_target
 
 
 @pytest.fixture
-def shop(app_ctx, client, run_jobs):
-    owner = make_user()
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_store_catalog_refresh(db.session, store, owner)
-    start_marketplace_import(db.session, account, owner)
-    run_jobs()
-    client.login(owner.email, PASSWORD)
-    return owner, store, account
-
-
-def _variants(store_id: int, n: int) -> list[StoreSku]:
-    """Sellable store variants whose SKU no other entry shares."""
-    shared = (
-        select(StoreSku.sku)
-        .where(StoreSku.store_id == store_id)
-        .group_by(StoreSku.sku)
-        .having(func.count() > 1)
-    )
-    return db.session.scalars(
-        select(StoreSku)
-        .where(
-            StoreSku.store_id == store_id,
-            StoreSku.is_parent.is_(False),
-            StoreSku.sku.not_in(shared),
-        )
-        .order_by(StoreSku.id)
-        .limit(n)
-    ).all()
+def shop(shop, client):
+    client.login(shop[0].email, PASSWORD)
+    return shop
 
 
 def _mapped(owner, store, n: int) -> list[Link]:
     links = db.session.scalars(select(Link).order_by(Link.id).limit(n)).all()
-    for link, variant in zip(links, _variants(store.id, n), strict=True):
+    for link, variant in zip(links, unique_variants(store.id, n), strict=True):
         set_link_target(db.session, link, [Target(variant.id)], expected_version=None, actor=owner)
     db.session.commit()
     return links

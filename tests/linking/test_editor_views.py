@@ -10,9 +10,9 @@ import re
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.builders import PASSWORD, make_account, make_store, make_user
+from tests.builders import PASSWORD, make_account, make_store, make_user, unique_variants
 from webapp.accounts.models import UserRole
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
+from webapp.catalog.jobs import start_marketplace_import
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
 from webapp.linking.models import Link, LinkEvent, LinkState
@@ -22,36 +22,9 @@ PAGE_URL = "http://localhost/?status=not_linked&q="
 
 
 @pytest.fixture
-def shop(app_ctx, client, run_jobs):
-    owner = make_user()
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_store_catalog_refresh(db.session, store, owner)
-    start_marketplace_import(db.session, account, owner)
-    run_jobs()
-    client.login(owner.email, PASSWORD)
-    return owner, store, account
-
-
-def _unique_variants(store_id: int, n: int = 2) -> list[StoreSku]:
-    """Sellable store variants of the usual SKU shape that no other entry shares."""
-    shared = (
-        select(StoreSku.sku)
-        .where(StoreSku.store_id == store_id)
-        .group_by(StoreSku.sku)
-        .having(func.count() > 1)
-    )
-    return db.session.scalars(
-        select(StoreSku)
-        .where(
-            StoreSku.store_id == store_id,
-            StoreSku.is_parent.is_(False),
-            StoreSku.sku.like("TS-%"),
-            StoreSku.sku.not_in(shared),
-        )
-        .order_by(StoreSku.id)
-        .limit(n)
-    ).all()
+def shop(shop, client):
+    client.login(shop[0].email, PASSWORD)
+    return shop
 
 
 def _parent(store_id: int) -> StoreSku:
@@ -99,7 +72,7 @@ def _tab_count(body: str, value: str) -> int:
 
 def test_rows_offer_link_or_change_and_unlink_named_by_their_sku(shop, client):
     owner, store, _ = shop
-    mapped_target, unlinked_target = _unique_variants(store.id)
+    mapped_target, unlinked_target = unique_variants(store.id, 2, sku_like="TS-%")
     mapped, unlinked = _link_for(mapped_target), _link_for(unlinked_target)
     set_link_target(db.session, mapped, [Target(mapped_target.id)], expected_version=1, actor=owner)
     db.session.commit()
@@ -123,7 +96,7 @@ def test_rows_offer_link_or_change_and_unlink_named_by_their_sku(shop, client):
 
 def test_edit_replaces_the_row_with_the_editor_and_ranked_suggestions(shop, client):
     _, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
 
     response = client.hx_get(f"/links/{link.id}/edit")
@@ -146,7 +119,7 @@ def test_edit_replaces_the_row_with_the_editor_and_ranked_suggestions(shop, clie
 
 def test_change_opens_the_editor_with_the_current_target_chosen(shop, client):
     owner, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
     set_link_target(db.session, link, [Target(target.id, 3)], expected_version=1, actor=owner)
     db.session.commit()
@@ -160,7 +133,7 @@ def test_change_opens_the_editor_with_the_current_target_chosen(shop, client):
 
 def test_changing_a_kit_lists_its_parts(shop, client):
     owner, store, _ = shop
-    first, second = _unique_variants(store.id)
+    first, second = unique_variants(store.id, 2, sku_like="TS-%")
     link = _link_for(first)
     targets = [Target(first.id, 1), Target(second.id, 2)]
     set_link_target(db.session, link, targets, expected_version=1, actor=owner)
@@ -175,7 +148,7 @@ def test_changing_a_kit_lists_its_parts(shop, client):
 
 def test_an_account_without_a_store_says_so_in_the_editor(shop, client):
     _, store, account = shop
-    link = _link_for(_unique_variants(store.id, 1)[0])
+    link = _link_for(unique_variants(store.id, 1, sku_like="TS-%")[0])
     account.store_id = None
     db.session.commit()
 
@@ -194,7 +167,7 @@ def test_an_account_without_a_store_says_so_in_the_editor(shop, client):
 
 def test_candidates_search_by_sku_or_name(shop, client):
     _, store, _ = shop
-    target, other = _unique_variants(store.id)
+    target, other = unique_variants(store.id, 2, sku_like="TS-%")
     link = _link_for(target)
 
     by_sku = client.hx_get(f"/links/{link.id}/candidates?q={other.sku.lower()}")
@@ -210,7 +183,7 @@ def test_candidates_search_by_sku_or_name(shop, client):
 
 def test_candidates_narrow_the_suggestions_to_the_search(shop, client):
     _, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
 
     body = client.hx_get(f"/links/{link.id}/candidates?q=zz-no-such-sku").get_data(as_text=True)
@@ -228,7 +201,7 @@ def test_candidates_filter_by_category_or_tag(shop, client, facet, field):
     db.session.execute(update(StoreSku).where(StoreSku.id.in_(sale)).values(tags=["sale"]))
     db.session.commit()
     value = {"category": "Hoodies", "tag": "sale"}[facet]
-    link = _link_for(_unique_variants(store.id, 1)[0])
+    link = _link_for(unique_variants(store.id, 1, sku_like="TS-%")[0])
 
     body = client.hx_get(f"/links/{link.id}/candidates", query_string={facet: value}).get_data(
         as_text=True
@@ -244,7 +217,7 @@ def test_candidates_filter_by_category_or_tag(shop, client, facet, field):
 
 def test_cancel_returns_the_display_row(shop, client):
     _, store, _ = shop
-    link = _link_for(_unique_variants(store.id, 1)[0])
+    link = _link_for(unique_variants(store.id, 1, sku_like="TS-%")[0])
 
     body = client.hx_get(f"/links/{link.id}").get_data(as_text=True)
 
@@ -257,7 +230,7 @@ def test_cancel_returns_the_display_row(shop, client):
 
 def test_link_returns_the_mapped_row_the_tabs_out_of_band_and_a_toast(shop, client):
     _, store, account = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
     not_linked = db.session.scalar(
         select(func.count()).select_from(Link).where(Link.account_id == account.id)
@@ -285,7 +258,7 @@ def test_staff_may_link(shop, client):
     client.post_form("/logout")
     client.csrf_token = None
     client.login(staff.email, PASSWORD)
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
 
     assert _save(client, link, [(target.id, 1)]).status_code == 200
@@ -293,7 +266,7 @@ def test_staff_may_link(shop, client):
 
 def test_a_multi_pack_quantity_shows_in_the_row(shop, client):
     _, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
 
     response = _save(client, link, [(target.id, 3)])
@@ -307,7 +280,7 @@ def test_a_multi_pack_quantity_shows_in_the_row(shop, client):
 
 def test_a_kit_of_two_parts_shows_both_in_the_row(shop, client):
     _, store, _ = shop
-    first, second = _unique_variants(store.id)
+    first, second = unique_variants(store.id, 2, sku_like="TS-%")
     link = _link_for(first)
 
     response = _save(client, link, [(first.id, 1), (second.id, 2), ("", 1)])  # "" = chosen slot
@@ -322,7 +295,7 @@ def test_a_kit_of_two_parts_shows_both_in_the_row(shop, client):
 
 def test_add_to_kit_returns_the_part_and_empties_the_chosen_slot(shop, client):
     _, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
 
     response = client.hx_get(
@@ -340,7 +313,7 @@ def test_add_to_kit_returns_the_part_and_empties_the_chosen_slot(shop, client):
 def test_add_to_kit_refuses_a_parent_in_the_message_slot(shop, client):
     _, store, _ = shop
     parent = _parent(store.id)
-    link = _link_for(_unique_variants(store.id, 1)[0])
+    link = _link_for(unique_variants(store.id, 1, sku_like="TS-%")[0])
 
     response = client.hx_get(
         f"/links/{link.id}/part", query_string={"store_sku_id": parent.id, "quantity": 1}
@@ -354,7 +327,7 @@ def test_add_to_kit_refuses_a_parent_in_the_message_slot(shop, client):
 def test_a_parent_is_refused_with_its_message_and_nothing_changes(shop, client):
     _, store, _ = shop
     parent = _parent(store.id)
-    link = _link_for(_unique_variants(store.id, 1)[0])
+    link = _link_for(unique_variants(store.id, 1, sku_like="TS-%")[0])
 
     response = _save(client, link, [(parent.id, 1)])
 
@@ -370,7 +343,7 @@ def test_a_parent_is_refused_with_its_message_and_nothing_changes(shop, client):
 
 def test_a_stale_version_is_a_conflict_showing_the_fresh_row(shop, client):
     owner, store, _ = shop
-    theirs, mine = _unique_variants(store.id)
+    theirs, mine = unique_variants(store.id, 2, sku_like="TS-%")
     link = _link_for(theirs)
     set_link_target(db.session, link, [Target(theirs.id, 2)], expected_version=1, actor=owner)
     db.session.commit()
@@ -394,7 +367,7 @@ def test_a_stale_version_is_a_conflict_showing_the_fresh_row(shop, client):
 
 def test_unlink_returns_the_row_to_not_linked_with_tabs_and_toast(shop, client):
     owner, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
     set_link_target(db.session, link, [Target(target.id)], expected_version=1, actor=owner)
     db.session.commit()
@@ -419,7 +392,7 @@ def test_unlink_returns_the_row_to_not_linked_with_tabs_and_toast(shop, client):
 
 def test_unlink_with_a_stale_version_is_a_conflict(shop, client):
     owner, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
     set_link_target(db.session, link, [Target(target.id)], expected_version=1, actor=owner)
     db.session.commit()
@@ -435,7 +408,7 @@ def test_unlink_with_a_stale_version_is_a_conflict(shop, client):
 @pytest.mark.parametrize("version", ["", "abc", "-1"])
 def test_unlink_with_a_bad_version_says_so(shop, client, version):
     owner, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
     set_link_target(db.session, link, [Target(target.id)], expected_version=1, actor=owner)
     db.session.commit()
@@ -482,7 +455,7 @@ def test_bad_input_is_a_message_in_the_editor_and_changes_nothing(
     shop, client, pairs, version, message
 ):
     _, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     other = _other_store_sku(shop) if any(p[0] == "{other}" for p in pairs) else None
     link = _link_for(target)
     pairs = [
@@ -501,7 +474,7 @@ def test_bad_input_is_a_message_in_the_editor_and_changes_nothing(
 
 def test_mismatched_field_counts_are_refused(shop, client):
     _, store, _ = shop
-    target = _unique_variants(store.id, 1)[0]
+    target = unique_variants(store.id, 1, sku_like="TS-%")[0]
     link = _link_for(target)
 
     response = client.post_form(

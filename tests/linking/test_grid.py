@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from tests.builders import PASSWORD, make_account, make_store, make_user
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
+from tests.builders import PASSWORD, make_account, make_user
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db
 from webapp.linking.grid import GridQuery, grid_page, status_counts
@@ -14,15 +13,9 @@ from webapp.linking.models import Link, LinkState
 
 
 @pytest.fixture
-def imported(app_ctx, client, run_jobs):
-    owner = make_user()
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_store_catalog_refresh(db.session, store, owner)
-    start_marketplace_import(db.session, account, owner)
-    run_jobs()
-    client.login(owner.email, PASSWORD)
-    return account
+def imported(shop, client):
+    client.login(shop[0].email, PASSWORD)
+    return shop[2]
 
 
 def _all_ids(account_id: int, **filters) -> list[int]:

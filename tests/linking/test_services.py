@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from tests.builders import make_account, make_store, make_user
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
+from tests.builders import unique_variants
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
@@ -24,44 +23,13 @@ from webapp.linking.services import (
 from webapp.linking.signals import links_stopped, links_went_live
 
 
-@pytest.fixture
-def shop(app_ctx, run_jobs):
-    owner = make_user()
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_store_catalog_refresh(db.session, store, owner)
-    start_marketplace_import(db.session, account, owner)
-    run_jobs()
-    return owner, store, account
-
-
 def _links(n: int) -> list[Link]:
     return db.session.scalars(select(Link).order_by(Link.id).limit(n)).all()
 
 
-def _variants(store_id: int, n: int = 3) -> list[StoreSku]:
-    """Sellable store variants with a SKU no other entry shares."""
-    shared = (
-        select(StoreSku.sku)
-        .where(StoreSku.store_id == store_id)
-        .group_by(StoreSku.sku)
-        .having(func.count() > 1)
-    )
-    return db.session.scalars(
-        select(StoreSku)
-        .where(
-            StoreSku.store_id == store_id,
-            StoreSku.is_parent.is_(False),
-            StoreSku.sku.not_in(shared),
-        )
-        .order_by(StoreSku.id)
-        .limit(n)
-    ).all()
-
-
 def test_linking_makes_the_row_mapped_and_records_the_event(shop):
     owner, store, _ = shop
-    link, variant = _links(1)[0], _variants(store.id)[0]
+    link, variant = _links(1)[0], unique_variants(store.id)[0]
     set_link_target(db.session, link, [Target(variant.id, 2)], expected_version=1, actor=owner)
     db.session.commit()
 
@@ -79,7 +47,7 @@ def test_linking_makes_the_row_mapped_and_records_the_event(shop):
 def test_a_kit_of_several_store_skus(shop):
     owner, store, _ = shop
     link = _links(1)[0]
-    a, b = _variants(store.id, 2)
+    a, b = unique_variants(store.id, 2)
     set_link_target(
         db.session, link, [Target(a.id, 1), Target(b.id, 2)], expected_version=None, actor=owner
     )
@@ -112,7 +80,7 @@ def test_bad_targets_are_refused(shop, targets, message):
 def test_the_second_editor_gets_a_conflict_not_an_overwrite(shop):
     owner, store, _ = shop
     link = _links(1)[0]
-    first, second = _variants(store.id, 2)
+    first, second = unique_variants(store.id, 2)
     seen_version = link.version
     set_link_target(
         db.session, link, [Target(first.id)], expected_version=seen_version, actor=owner
@@ -137,7 +105,11 @@ def test_unlinking_a_linked_row_stops_its_sync(shop):
     owner, store, account = shop
     link = _links(1)[0]
     set_link_target(
-        db.session, link, [Target(_variants(store.id)[0].id)], expected_version=None, actor=owner
+        db.session,
+        link,
+        [Target(unique_variants(store.id)[0].id)],
+        expected_version=None,
+        actor=owner,
     )
     assign_links(db.session, account, [link], actor=owner, batch=None)
     stopped = []
@@ -150,7 +122,7 @@ def test_unlinking_a_linked_row_stops_its_sync(shop):
 def test_assign_links_valid_rows_and_explains_the_rest(shop):
     owner, store, account = shop
     good, gone, chosen_duplicate = _links(3)
-    ok_variant, gone_variant = _variants(store.id, 2)
+    ok_variant, gone_variant = unique_variants(store.id, 2)
     duplicate_sku = db.session.scalar(
         select(StoreSku.sku)
         .where(StoreSku.store_id == store.id, StoreSku.is_parent.is_(False))
@@ -179,7 +151,7 @@ def test_assign_links_valid_rows_and_explains_the_rest(shop):
 def test_assign_job_then_undo_reverts_only_rows_not_changed_since(shop, run_jobs):
     owner, store, account = shop
     links = _links(3)
-    for link, variant in zip(links, _variants(store.id, 3), strict=True):
+    for link, variant in zip(links, unique_variants(store.id, 3), strict=True):
         set_link_target(db.session, link, [Target(variant.id)], expected_version=None, actor=owner)
     db.session.commit()
     assign = start_assign(db.session, account, [link.id for link in links], owner)
@@ -206,7 +178,7 @@ def test_assign_job_then_undo_reverts_only_rows_not_changed_since(shop, run_jobs
 def test_bulk_unlink_is_a_job_that_can_be_undone(shop, run_jobs):
     owner, store, account = shop
     links = _links(2)
-    for link, variant in zip(links, _variants(store.id, 2), strict=True):
+    for link, variant in zip(links, unique_variants(store.id, 2), strict=True):
         set_link_target(
             db.session, link, [Target(variant.id, 3)], expected_version=None, actor=owner
         )

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select, update
 
-from tests.builders import make_account, make_store, make_user
-from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db, utcnow
 from webapp.linking.models import Link
 from webapp.linking.suggestions import catalog_facets, search_store_catalog, suggest_targets
-
-
-@pytest.fixture
-def shop(app_ctx, run_jobs):
-    owner = make_user()
-    store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
-    start_marketplace_import(db.session, account, owner)
-    start_store_catalog_refresh(db.session, store, owner)
-    run_jobs()
-    return owner, store, account
 
 
 def _link_for(store_sku: StoreSku, **changes) -> Link:
