@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,13 @@ def upsert(
             index_elements=key, set_={name: statement.excluded[name] for name in update}
         )
         session.execute(statement)
+
+
+def contains_text(text: str, *columns: Any) -> ColumnElement[bool]:
+    """Any of `columns` contains `text`, case-insensitively, with LIKE's `%` and `_` taken
+    as the characters they are."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(column.ilike(f"%{escaped}%", escape="\\") for column in columns))
 
 
 def chunked(items: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:

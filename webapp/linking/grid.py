@@ -14,6 +14,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
+from webapp.dbutil import contains_text
 from webapp.linking.models import Link, LinkComponent, LinkState
 
 MAX_QUERY_LENGTH = 200
@@ -65,23 +66,20 @@ class GridPage:
         return self.rows[-1].id if self.rows else None
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _filtered(statement: Select[Any], account_id: int, search: str) -> Select[Any]:
     statement = statement.where(Link.account_id == account_id)
     search = search.strip()[:MAX_QUERY_LENGTH]
     if search:
-        pattern = _like(search)
         statement = statement.where(
             or_(
-                MarketplaceSku.seller_sku.ilike(pattern, escape="\\"),
-                MarketplaceSku.product_title.ilike(pattern, escape="\\"),
-                MarketplaceSku.variant.ilike(pattern, escape="\\"),
+                contains_text(
+                    search,
+                    MarketplaceSku.seller_sku,
+                    MarketplaceSku.product_title,
+                    MarketplaceSku.variant,
+                    StoreSku.sku,
+                ),
                 MarketplaceSku.sku_id == search,
-                StoreSku.sku.ilike(pattern, escape="\\"),
             )
         )
     return statement

@@ -19,7 +19,6 @@ from sqlalchemy import (
     exists,
     func,
     literal,
-    or_,
     select,
     true,
 )
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from webapp.accounts.models import MarketplaceAccount
 from webapp.catalog.models import StoreSku
+from webapp.dbutil import contains_text
 from webapp.linking.automap import load_catalog_index
 from webapp.linking.matching import RULE_ORDER, normalize_sku
 from webapp.linking.models import Link
@@ -156,11 +156,6 @@ def suggest_targets(session: Session, link: Link, limit: int = 8) -> list[Sugges
     ]
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def json_list_contains(session: Session, column: Any, value: str) -> ColumnElement[bool]:
     """`value` is one of the strings of a JSON list column, on SQLite and PostgreSQL."""
     if session.get_bind().dialect.name == "postgresql":
@@ -189,13 +184,8 @@ def search_store_catalog(
     query = (query or "").strip()[:MAX_QUERY_LENGTH]
     order: list[Any] = []
     if query:
-        pattern = _like(query)
         statement = statement.where(
-            or_(
-                StoreSku.sku.ilike(pattern, escape="\\"),
-                StoreSku.name.ilike(pattern, escape="\\"),
-                StoreSku.variant.ilike(pattern, escape="\\"),
-            )
+            contains_text(query, StoreSku.sku, StoreSku.name, StoreSku.variant)
         )
         order.append(case((func.lower(StoreSku.sku) == query.lower(), 0), else_=1))
     if category:
