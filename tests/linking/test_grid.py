@@ -111,3 +111,27 @@ def test_empty_state_before_the_first_import(app_ctx, client):
     make_account(owner.organization, owner)
     client.login(owner.email, PASSWORD)
     assert "No products imported yet" in client.get("/").get_data(as_text=True)
+
+
+def test_map_failed_rows_filter_by_reason(imported, client):
+    ids = db.session.scalars(select(Link.id).order_by(Link.id).limit(3)).all()
+    reasons = [
+        "Store SKU not found: no store product has SKU X.",
+        "SKU is ambiguous: 2 store products share it.",
+        "Store SKU not found: no store product has SKU Y.",
+    ]
+    for link_id, reason in zip(ids, reasons, strict=True):
+        db.session.execute(
+            update(Link)
+            .where(Link.id == link_id)
+            .values(state=LinkState.FAILED, failure_reason=reason)
+        )
+    db.session.commit()
+
+    tab = client.hx_get("/?status=failed", target="linking-grid").get_data(as_text=True)
+    assert "Store SKU not found (2)" in tab and "Ambiguous SKU (1)" in tab
+    body = client.hx_get("/?status=failed&failure=ambiguous", target="linking-grid")
+    rows = body.get_data(as_text=True)
+    assert rows.count('<tr id="link-') == 1 and "is ambiguous" in rows
+    assert "failure=ambiguous" in rows  # the self-refresh keeps the filter
+    assert "does not exist" in client.get("/?status=failed&failure=bogus").get_data(as_text=True)

@@ -21,6 +21,21 @@ MAX_QUERY_LENGTH = 200
 
 
 @dataclass(frozen=True)
+class FailureKind:
+    label: str
+    pattern: str  # matches failure_reason (LIKE, case-insensitive)
+
+
+# The reasons the services write, grouped so support staff can work through one kind at a time.
+FAILURE_KINDS = {
+    "not_found": FailureKind("Store SKU not found", "store sku not found%"),
+    "ambiguous": FailureKind("Ambiguous SKU", "%is ambiguous%"),
+    "parent": FailureKind("Parent product chosen", "%parent%"),
+    "gone": FailureKind("No longer in the store", "%no longer in the store catalog%"),
+}
+
+
+@dataclass(frozen=True)
 class GridQuery:
     account_id: int
     status: LinkState | None = None
@@ -28,6 +43,7 @@ class GridQuery:
     after: int | None = None  # rows with a larger id (next page)
     before: int | None = None  # rows with a smaller id (previous page)
     page_size: int = 50
+    failure: str | None = None  # a FAILURE_KINDS key: why rows failed
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,8 @@ def grid_page(session: Session, query: GridQuery) -> GridPage:
     statement = _filtered(_row_select(), query.account_id, query.search)
     if query.status is not None:
         statement = statement.where(Link.state == query.status)
+    if query.failure in FAILURE_KINDS:
+        statement = statement.where(Link.failure_reason.ilike(FAILURE_KINDS[query.failure].pattern))
     backwards = query.before is not None and query.after is None
     if backwards:
         statement = statement.where(Link.id < query.before).order_by(Link.id.desc())
@@ -181,4 +199,20 @@ def status_counts(session: Session, account_id: int, search: str = "") -> dict[s
     for state, count in session.execute(statement):
         counts[LinkState(state).value] = count
     counts["all"] = sum(counts.values())
+    return counts
+
+
+def failure_counts(session: Session, account_id: int) -> dict[str, int]:
+    """Map failed rows of each failure kind, for the filter on the Map failed tab."""
+    counts = {}
+    for key, kind in FAILURE_KINDS.items():
+        counts[key] = session.scalar(
+            select(func.count())
+            .select_from(Link)
+            .where(
+                Link.account_id == account_id,
+                Link.state == LinkState.FAILED,
+                Link.failure_reason.ilike(kind.pattern),
+            )
+        )
     return counts

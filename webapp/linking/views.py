@@ -13,7 +13,14 @@ from webapp.extensions import db
 from webapp.htmx import is_htmx
 from webapp.jobs.models import JobKind
 from webapp.jobs.services import active_job, active_jobs
-from webapp.linking.grid import MAX_QUERY_LENGTH, GridQuery, grid_page, status_counts
+from webapp.linking.grid import (
+    FAILURE_KINDS,
+    MAX_QUERY_LENGTH,
+    GridQuery,
+    failure_counts,
+    grid_page,
+    status_counts,
+)
 from webapp.linking.models import LINK_STATE_LABELS, LinkState
 from webapp.tenancy import current_account
 
@@ -45,10 +52,15 @@ def _parse_grid_args(account_id: int) -> tuple[GridQuery, list[str]]:
             cursors = {}
             break
         cursors[name] = int(value) if value else None
+    failure = request.args.get("failure") or None
+    if failure is not None and failure not in FAILURE_KINDS:
+        problems.append("That failure filter does not exist; showing every reason.")
+        failure = None
     query = GridQuery(
         account_id=account_id,
         status=status,
         search=search,
+        failure=failure,
         page_size=current_app.config["GRID_PAGE_SIZE"],
         **cursors,
     )
@@ -66,6 +78,10 @@ def grid():
             problems=problems,
             page=grid_page(db.session, query),
             counts=status_counts(db.session, account.id, query.search),
+            failure_kinds=FAILURE_KINDS,
+            failure_counts=(
+                failure_counts(db.session, account.id) if query.status is LinkState.FAILED else {}
+            ),
             imported=db.session.scalar(
                 select(MarketplaceSku.id).where(MarketplaceSku.account_id == account.id).limit(1)
             )
