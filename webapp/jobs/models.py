@@ -21,6 +21,9 @@ class JobKind(enum.StrEnum):
     ASSIGN = "assign"
     BULK_UNLINK = "bulk_unlink"
     UNDO = "undo"
+    MAPPING_CHECK = "mapping_check"
+    MAPPING_APPLY = "mapping_apply"
+    STORE_CATALOG_FILE = "store_catalog_file"
 
     @property
     def label(self) -> str:
@@ -31,12 +34,20 @@ class JobKind(enum.StrEnum):
             JobKind.ASSIGN: "Assign Products",
             JobKind.BULK_UNLINK: "Bulk unlink",
             JobKind.UNDO: "Undo",
+            JobKind.MAPPING_CHECK: "Mapping file check",
+            JobKind.MAPPING_APPLY: "Mapping file import",
+            JobKind.STORE_CATALOG_FILE: "Store catalog file import",
         }[self]
 
     @property
     def changes_links(self) -> bool:
         """Bulk link changes, which can be undone from the job's page."""
-        return self in (JobKind.AUTOMAP, JobKind.ASSIGN, JobKind.BULK_UNLINK)
+        return self in (
+            JobKind.AUTOMAP,
+            JobKind.ASSIGN,
+            JobKind.BULK_UNLINK,
+            JobKind.MAPPING_APPLY,
+        )
 
 
 class JobStatus(enum.StrEnum):
