@@ -50,6 +50,9 @@ class Config:
     DEMO_PRODUCTS = env_int("DEMO_PRODUCTS", 500)
 
     GRID_PAGE_SIZE = env_int("GRID_PAGE_SIZE", 50)
+    # Mapping CSV uploads: the largest request accepted, and the most data rows read.
+    MAX_CONTENT_LENGTH = env_int("MAX_UPLOAD_MB", 256) * 1024 * 1024
+    MAPPING_MAX_ROWS = env_int("MAPPING_MAX_ROWS", 1_000_000)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session

@@ -99,7 +99,15 @@ def _clean_state(request):
             db.session.execute(table.delete())
         db.session.commit()
         for name in app.config["RQ_QUEUES"]:
-            get_queue(name).empty()
+            queue = get_queue(name)
+            queue.empty()
+            for registry in (
+                queue.failed_job_registry,
+                queue.finished_job_registry,
+                queue.scheduled_job_registry,
+            ):
+                for job_id in registry.get_job_ids():
+                    registry.remove(job_id)
 
 
 @pytest.fixture

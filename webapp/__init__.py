@@ -40,7 +40,10 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     from webapp.accounts.views import bp as accounts_bp
     from webapp.auth.cli import users_cli
     from webapp.auth.views import bp as auth_bp
+    from webapp.catalog.cli import catalog_cli
     from webapp.catalog.views import bp as catalog_bp
+    from webapp.csvio.cli import mappings_cli
+    from webapp.csvio.views import bp as mappings_bp
     from webapp.errors import register_error_handlers
     from webapp.jobs.views import bp as jobs_bp
     from webapp.linking.views import bp as linking_bp
@@ -49,9 +52,19 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     htmx.init_app(app)
     tenancy.init_app(app)
     register_error_handlers(app)
-    for blueprint in (auth_bp, accounts_bp, stores_bp, catalog_bp, linking_bp, jobs_bp):
+    for blueprint in (
+        auth_bp,
+        accounts_bp,
+        stores_bp,
+        catalog_bp,
+        linking_bp,
+        mappings_bp,
+        jobs_bp,
+    ):
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)
+    app.cli.add_command(catalog_cli)
+    app.cli.add_command(mappings_cli)
     return app
 
 

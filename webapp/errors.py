@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, make_response, render_template
+from flask import Flask, Response, current_app, make_response, render_template
 from flask_wtf.csrf import CSRFError
 
 from webapp.htmx import is_htmx, retarget, toast
@@ -33,3 +33,12 @@ def register_error_handlers(app: Flask) -> None:
 
     for status, message in MESSAGES.items():
         app.register_error_handler(status, lambda error, m=message, s=status: _render(s, m))
+
+    @app.errorhandler(413)
+    def too_large(error: Exception) -> Response:
+        limit = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+        return _render(
+            413,
+            f"That file is larger than the upload limit of {limit} MB. "
+            "Split it into smaller files and upload them one after the other.",
+        )

@@ -11,6 +11,7 @@ from webapp.accounts.models import (
 )
 from webapp.audit import AuditEvent
 from webapp.catalog.models import MarketplaceSku, StoreSku
+from webapp.csvio.models import MappingImport, MappingImportRow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
 
@@ -24,6 +25,8 @@ __all__ = [
     "LinkComponent",
     "LinkEvent",
     "LinkState",
+    "MappingImport",
+    "MappingImportRow",
     "MarketplaceAccount",
     "MarketplaceSku",
     "Organization",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from webapp.accounts.models import MarketplaceAccount, Store
 from webapp.accounts.services import TikTokApp, account_client
-from webapp.adapters.base import StoreVariant
+from webapp.adapters.base import CatalogPage, StoreVariant
 from webapp.adapters.tiktok import MarketplaceProduct
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.dbutil import chunked, upsert
@@ -285,27 +285,47 @@ def refresh_store_catalog(
 ) -> dict[str, Any]:
     """Read the whole store catalog through its adapter and upsert it."""
     adapter = store_adapter(store)
-    counts: Counter[str] = Counter()
     progress.update(message=f"Reading the {store.name} catalog…", force=True)
     try:
-        for page in adapter.iter_catalog():
-            if page.total is not None:
-                progress.update(total=page.total)
-            counts.update(_store_catalog_page(session, store.id, page.items, run.id))
-            progress.update(
-                advance=len(page.items), message=f"Read {counts['skus']} catalog entries"
-            )
+        return import_store_catalog_pages(
+            session,
+            store,
+            adapter.iter_catalog(),
+            run,
+            progress,
+            empty_message=f"{store.name} returned an empty catalog; nothing was changed.",
+        )
     finally:
         adapter.close()
+
+
+def import_store_catalog_pages(
+    session: Session,
+    store: Store,
+    pages: Iterable[CatalogPage],
+    run: JobRun,
+    progress: ProgressRecorder,
+    *,
+    empty_message: str,
+) -> dict[str, Any]:
+    """Upsert a store's whole catalog, given page by page, then mark what it no longer holds as
+    gone. The one write path of store catalogs, read through an adapter or from an export file.
+    An empty catalog is refused with `empty_message` and changes nothing."""
+    counts: Counter[str] = Counter()
+    for page in pages:
+        if page.total is not None:
+            progress.update(total=page.total)
+        counts.update(store_catalog_page(session, store.id, page.items, run.id))
+        progress.update(advance=len(page.items), message=f"Read {counts['skus']} catalog entries")
     if counts["skus"] == 0:
-        raise StoreError(f"{store.name} returned an empty catalog; nothing was changed.")
+        raise StoreError(empty_message)
     counts["gone"] = _mark_gone(session, StoreSku, StoreSku.store_id == store.id, run)
     store.last_refresh_at = utcnow()
     session.commit()
     return {name: counts[name] for name in ("skus", "new", "updated", "unchanged", "gone")}
 
 
-def _store_catalog_page(
+def store_catalog_page(
     session: Session, store_id: int, items: Sequence[StoreVariant], run_id: int
 ) -> Counter[str]:
     rows = [

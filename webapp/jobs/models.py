@@ -17,26 +17,26 @@ from webapp.types import UTCDateTime, str_enum
 class JobKind(enum.StrEnum):
     MARKETPLACE_IMPORT = "marketplace_import"
     STORE_CATALOG_REFRESH = "store_catalog_refresh"
+    STORE_CATALOG_FILE = "store_catalog_file"
     AUTOMAP = "automap"
     ASSIGN = "assign"
     BULK_UNLINK = "bulk_unlink"
     UNDO = "undo"
     MAPPING_CHECK = "mapping_check"
     MAPPING_APPLY = "mapping_apply"
-    STORE_CATALOG_FILE = "store_catalog_file"
 
     @property
     def label(self) -> str:
         return {
             JobKind.MARKETPLACE_IMPORT: "TikTok Shop product import",
             JobKind.STORE_CATALOG_REFRESH: "Store catalog refresh",
+            JobKind.STORE_CATALOG_FILE: "Store catalog file import",
             JobKind.AUTOMAP: "Auto-map",
             JobKind.ASSIGN: "Assign Products",
             JobKind.BULK_UNLINK: "Bulk unlink",
             JobKind.UNDO: "Undo",
             JobKind.MAPPING_CHECK: "Mapping file check",
             JobKind.MAPPING_APPLY: "Mapping file import",
-            JobKind.STORE_CATALOG_FILE: "Store catalog file import",
         }[self]
 
     @property

@@ -112,7 +112,7 @@ def mark_interrupted(session: Session, run: JobRun) -> None:
     session.commit()
 
 
-def start_job(
+def record_job_run(
     session: Session,
     *,
     kind: JobKind,
@@ -122,13 +122,7 @@ def start_job(
     store_id: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> JobRun:
-    """Record a job run and enqueue it; if the same job (same kind, target and params) is
-    already under way, return that one."""
-    existing = active_job(
-        session, kind, account_id=account_id, store_id=store_id, params=params or {}
-    )
-    if existing is not None:
-        return existing
+    """Record a job run and who asked for it, without queueing it."""
     run = JobRun(
         kind=kind,
         organization_id=organization_id,
@@ -149,10 +143,27 @@ def start_job(
         store_id=store_id,
     )
     session.commit()
+    return run
+
+
+def start_job(session: Session, *, kind: JobKind, **target: Any) -> JobRun:
+    """Record a job run and enqueue it; if the same job (same kind, target and params) is
+    already under way, return that one. `target`: organization_id, actor, and account_id,
+    store_id, params as the job needs."""
+    existing = active_job(
+        session,
+        kind,
+        account_id=target.get("account_id"),
+        store_id=target.get("store_id"),
+        params=target.get("params") or {},
+    )
+    if existing is not None:
+        return existing
+    run = record_job_run(session, kind=kind, **target)
+    job = JOB_TYPES[kind]
     try:
-        job = JOB_TYPES[kind]
         rq_job = enqueue(
-            job.queue, job.func, run.id, job_id=f"jobrun-{run.id}", job_timeout=3 * 3600
+            job.queue, job.func, run.id, job_id=f"jobrun-{run.id}", job_timeout=JOB_TIMEOUT
         )
     except RedisError as error:
         run.status = JobStatus.FAILED
@@ -161,6 +172,15 @@ def start_job(
         raise JobError(run.error) from error
     run.rq_job_id = rq_job.id
     session.commit()
+    return run
+
+
+def run_in_foreground(session: Session, *, kind: JobKind, **target: Any) -> JobRun:
+    """Record a job run and do its work here and now (the command line runs the jobs' own
+    code this way). Exceptions propagate, as they do in a worker."""
+    run = record_job_run(session, kind=kind, **target)
+    JOB_TYPES[kind].func(run.id)
+    session.refresh(run)
     return run
 
 

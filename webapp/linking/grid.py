@@ -6,8 +6,8 @@ first one does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -187,6 +187,17 @@ def grid_page(session: Session, query: GridQuery) -> GridPage:
     if backwards:
         return GridPage(rows=rows, has_next=True, has_previous=more)
     return GridPage(rows=rows, has_next=more, has_previous=query.after is not None)
+
+
+def iter_grid_rows(session: Session, query: GridQuery, batch: int = 5_000) -> Iterator[GridRow]:
+    """Every row the query's filters select, page after page (for exports)."""
+    after = None
+    while True:
+        page = grid_page(session, replace(query, after=after, before=None, page_size=batch))
+        yield from page.rows
+        if not page.has_next:
+            return
+        after = page.last_id
 
 
 def status_counts(session: Session, account_id: int, search: str = "") -> dict[str, int]:

@@ -30,7 +30,7 @@ LINK_JOB_KINDS = [kind for kind in JobKind if kind.changes_links or kind is JobK
 TABS = [("all", "All")] + [(state.value, label) for state, label in LINK_STATE_LABELS.items()]
 
 
-def _parse_grid_args(account_id: int) -> tuple[GridQuery, list[str]]:
+def parse_grid_args(account_id: int) -> tuple[GridQuery, list[str]]:
     """Read the grid's query string; anything unusable is ignored with a message, never a 500."""
     problems = []
     status_arg = request.args.get("status", "all")
@@ -72,7 +72,7 @@ def grid():
     account = current_account()
     context: dict[str, object] = {"account": account, "tabs": TABS}
     if account is not None:
-        query, problems = _parse_grid_args(account.id)
+        query, problems = parse_grid_args(account.id)
         context.update(
             query=query,
             problems=problems,

@@ -1,14 +1,24 @@
-"""Store connections: list, add, test connection, refresh the catalog."""
+"""Store connections: list, add, test connection, refresh the catalog or upload an export."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import sys
+from pathlib import Path
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from werkzeug.datastructures import FileStorage
 
 from webapp.accounts.models import Store
 from webapp.adapters.registry import store_platforms
+from webapp.catalog.jobs import start_store_catalog_file_import
+from webapp.csvio.jobs import upload_dir
+from webapp.csvio.mappings import save_upload
+from webapp.csvio.platform_exports import detect_file_platform
+from webapp.csvio.reader import CsvRefused
+from webapp.domain import DomainError
 from webapp.extensions import db
-from webapp.htmx import toast
+from webapp.htmx import is_htmx, toast
 from webapp.stores.services import (
     StoreError,
     catalog_summaries,
@@ -63,3 +73,52 @@ def test_connection(store_id: int):
     db.session.commit()
     response = render_template("stores/_connection.html", store=store)
     return toast(response, check.message, "success" if check.ok else "error")
+
+
+CATALOG_FILE_SUFFIXES = (".csv", ".txt", ".tsv")
+
+
+@bp.post("/<int:store_id>/catalog-file")
+def upload_catalog(store_id: int):
+    """Upload a platform's product export; a job imports it as the store's catalog."""
+    require_manager()
+    store = get_or_404(Store, store_id)
+    path = None
+    try:
+        path = _save_catalog_upload(request.files.get("file"))
+        run = start_store_catalog_file_import(db.session, store, current_user, path)
+    except DomainError as error:
+        db.session.rollback()
+        if path is not None:
+            path.unlink(missing_ok=True)
+        return _catalog_upload_answer(store, str(error), "error", error=str(error))
+    message = f"Importing the catalog file into {store.name}…"
+    return _catalog_upload_answer(store, message, "info", run=run)
+
+
+def _save_catalog_upload(upload: FileStorage | None) -> Path:
+    """Keep the upload under a name of our own and check its header before any job runs."""
+    if upload is None or not upload.filename:
+        raise CsvRefused("Choose the export file to upload.")
+    if Path(upload.filename).suffix.lower() not in CATALOG_FILE_SUFFIXES:
+        raise CsvRefused(
+            f"{upload.filename} is not a CSV file. Export the products as CSV from Shopify, "
+            "Magento or WooCommerce and upload that."
+        )
+    max_bytes = current_app.config.get("MAX_CONTENT_LENGTH") or sys.maxsize
+    stored_name, _ = save_upload(upload_dir(), upload.stream, max_bytes=max_bytes)
+    path = upload_dir() / stored_name
+    try:
+        detect_file_platform(path)
+    except CsvRefused:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _catalog_upload_answer(store: Store, message: str, level: str, **context):
+    if is_htmx():
+        fragment = render_template("stores/_catalog_upload.html", store=store, **context)
+        return toast(fragment, message, level)
+    flash(message, level)
+    return redirect(url_for("stores.index"))

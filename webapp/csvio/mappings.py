@@ -1,0 +1,526 @@
+"""Mapping files: stage an uploaded CSV, check it as a dry run, apply it, report its errors.
+
+The work is set-based: rows are staged in `mapping_import_rows`, matched to links and store SKUs
+with a few UPDATE … FROM statements, and applied in chunks, so a million rows take seconds. A
+file applied twice changes nothing the second time (every row is then *unchanged*).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from webapp.accounts.models import MarketplaceAccount, User
+from webapp.catalog.models import MarketplaceSku, StoreSku
+from webapp.csvio.mapping_file import MappingRow, open_mapping_file
+from webapp.csvio.models import (
+    MappingImport,
+    MappingImportRow,
+    MappingImportStatus,
+    RowOutcome,
+)
+from webapp.csvio.reader import CsvRefused
+from webapp.csvio.writer import MAPPING_HEADER, csv_lines
+from webapp.dbutil import chunked
+from webapp.domain import DomainError
+from webapp.extensions import utcnow
+from webapp.jobs.models import JobRun
+from webapp.jobs.services import ProgressRecorder
+from webapp.linking.grid import GridQuery, iter_grid_rows
+from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
+from webapp.linking.services import NO_STORE_MESSAGE
+from webapp.linking.signals import links_stopped
+
+STAGE_BATCH = 5_000
+APPLY_BATCH = 5_000
+FIRST_ERRORS = 20
+APPLY_RESULT_KEYS = ("rows", "new", "changed", "unlink", "unchanged", "duplicate", "error")
+R = MappingImportRow
+
+
+class MappingImportError(DomainError):
+    pass
+
+
+def save_upload(upload_dir: Path, stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
+    """Store an upload under a name of our own (never the user's file name in a path)."""
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    stored_name = f"{secrets.token_hex(16)}.csv"
+    size = 0
+    with (upload_dir / stored_name).open("wb") as out:
+        while chunk := stream.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                out.close()
+                (upload_dir / stored_name).unlink()
+                raise MappingImportError(
+                    f"The file is larger than {max_bytes // (1 << 20)} MB; split it in parts."
+                )
+            out.write(chunk)
+    if size == 0:
+        (upload_dir / stored_name).unlink()
+        raise MappingImportError("The file is empty.")
+    return stored_name, size
+
+
+def create_mapping_import(
+    session: Session,
+    account: MarketplaceAccount,
+    *,
+    filename: str,
+    stored_name: str,
+    size: int,
+    actor: User | None,
+) -> MappingImport:
+    if account.store_id is None:
+        raise MappingImportError(NO_STORE_MESSAGE)
+    mapping_import = MappingImport(
+        organization_id=account.organization_id,
+        account_id=account.id,
+        created_by_id=actor.id if actor else None,
+        filename=(filename or "mappings.csv")[:255],
+        stored_name=stored_name,
+        size_bytes=size,
+    )
+    session.add(mapping_import)
+    session.flush()
+    return mapping_import
+
+
+# --- checking ---------------------------------------------------------------------------------
+
+
+def check_mapping_import(
+    session: Session,
+    mapping_import: MappingImport,
+    path: Path,
+    *,
+    max_rows: int,
+    progress: ProgressRecorder | None = None,
+) -> dict[str, Any]:
+    """Read and stage the file, then match every row: the dry run. A refused file leaves
+    nothing staged and says why."""
+    session.execute(delete(R).where(R.import_id == mapping_import.id))
+    try:
+        mapping_file = open_mapping_file(path, max_rows=max_rows)
+        mapping_import.header = list(mapping_file.header)
+        _stage(session, mapping_import.id, mapping_file.rows(), progress)
+    except CsvRefused as error:
+        session.rollback()
+        session.execute(delete(R).where(R.import_id == mapping_import.id))
+        mapping_import.status = MappingImportStatus.REFUSED
+        mapping_import.refusal = str(error)
+        session.commit()
+        raise
+    summary = resolve_rows(session, mapping_import)
+    mapping_import.status = MappingImportStatus.CHECKED
+    session.commit()
+    return summary
+
+
+def _stage(session: Session, import_id: int, rows: Iterator[MappingRow], progress) -> None:
+    batch: list[dict[str, Any]] = []
+    staged = 0
+    for row in rows:
+        batch.append(
+            {
+                "import_id": import_id,
+                "line": row.line,
+                "marketplace_key": row.marketplace_sku[:255],
+                "store_sku": row.store_sku[:255],
+                "quantity": row.quantity or 1,
+                "action": row.action,
+                "raw": row.raw,
+                "parse_error": row.error,
+            }
+        )
+        if len(batch) >= STAGE_BATCH:
+            session.execute(insert(R), batch)
+            staged += len(batch)
+            batch.clear()
+            if progress:
+                progress.update(done=staged, message=f"Read {staged:,} rows")
+    if batch:
+        session.execute(insert(R), batch)
+        staged += len(batch)
+    if progress:
+        progress.update(done=staged, total=staged, message=f"Read {staged:,} rows", force=True)
+
+
+def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, Any]:
+    """Match each staged row to its link and store SKU and decide its outcome."""
+    account = session.get(MarketplaceAccount, mapping_import.account_id)
+    if account.store_id is None:
+        raise MappingImportError(NO_STORE_MESSAGE)
+    mine = R.import_id == mapping_import.id
+    session.execute(
+        update(R)
+        .where(mine)
+        .values(link_id=None, store_sku_id=None, outcome=None, error=R.parse_error)
+    )
+    _match_marketplace(session, mine, account.id)
+    _match_store(session, mine, account.store_id)
+    _decide_outcomes(session, mine)
+    _mark_repeats(session, mapping_import.id)
+    summary = summarize(session, mapping_import)
+    mapping_import.summary = summary
+    mapping_import.first_errors = [
+        {"line": line, "error": error}
+        for line, error in session.execute(
+            select(R.line, R.error)
+            .where(mine, R.outcome == RowOutcome.ERROR)
+            .order_by(R.line)
+            .limit(FIRST_ERRORS)
+        )
+    ]
+    return summary
+
+
+def _set_error(session: Session, condition, message) -> None:
+    session.execute(update(R).where(condition, R.error.is_(None)).values(error=message))
+
+
+def _match_marketplace(session: Session, mine, account_id: int) -> None:
+    in_account = and_(
+        MarketplaceSku.account_id == account_id, Link.marketplace_sku_id == MarketplaceSku.id
+    )
+    # A TikTok SKU id is unique; a seller SKU may be shared by several TikTok SKUs.
+    session.execute(
+        update(R)
+        .where(mine, R.error.is_(None), in_account, MarketplaceSku.sku_id == R.marketplace_key)
+        .values(link_id=Link.id)
+    )
+    shared = (
+        select(MarketplaceSku.seller_sku)
+        .where(MarketplaceSku.account_id == account_id, MarketplaceSku.seller_sku != "")
+        .group_by(MarketplaceSku.seller_sku)
+        .having(func.count() > 1)
+    )
+    _set_error(
+        session,
+        and_(mine, R.link_id.is_(None), R.marketplace_key.in_(shared)),
+        "Several TikTok SKUs share this seller SKU: use the TikTok SKU ID instead.",
+    )
+    session.execute(
+        update(R)
+        .where(
+            mine,
+            R.error.is_(None),
+            R.link_id.is_(None),
+            in_account,
+            MarketplaceSku.seller_sku == R.marketplace_key,
+        )
+        .values(link_id=Link.id)
+    )
+    _set_error(
+        session,
+        and_(mine, R.link_id.is_(None)),
+        "TikTok SKU not found in this account (import the shop's products if it is new).",
+    )
+
+
+def _match_store(session: Session, mine, store_id: int) -> None:
+    linking = R.action == "link"
+    live = and_(StoreSku.store_id == store_id, StoreSku.gone_at.is_(None))
+    shared = (
+        select(StoreSku.sku)
+        .where(live, StoreSku.is_parent.is_(False))
+        .group_by(StoreSku.sku)
+        .having(func.count() > 1)
+    )
+    _set_error(
+        session,
+        and_(mine, linking, R.store_sku.in_(shared)),
+        "Store SKU is ambiguous: several store products share it. Link this row in the grid.",
+    )
+    session.execute(
+        update(R)
+        .where(
+            mine,
+            linking,
+            R.error.is_(None),
+            live,
+            StoreSku.is_parent.is_(False),
+            StoreSku.sku == R.store_sku,
+        )
+        .values(store_sku_id=StoreSku.id)
+    )
+    parents = select(StoreSku.sku).where(live, StoreSku.is_parent.is_(True))
+    _set_error(
+        session,
+        and_(mine, linking, R.store_sku_id.is_(None), R.store_sku.in_(parents)),
+        "Store SKU is a parent (configurable) product, not a sellable variant: "
+        "use a variant's SKU.",
+    )
+    _set_error(
+        session,
+        and_(mine, linking, R.store_sku_id.is_(None)),
+        "Store SKU not found in the store catalog (refresh the catalog if it was added lately).",
+    )
+
+
+def _decide_outcomes(session: Session, mine) -> None:
+    session.execute(update(R).where(mine, R.error.is_not(None)).values(outcome=RowOutcome.ERROR))
+    # A kit cannot be written in one CSV row: a row naming its first store SKU leaves it be,
+    # so export → edit → import never takes a kit apart.
+    same_target = and_(
+        Link.store_sku_id == R.store_sku_id,
+        Link.quantity == R.quantity,
+        Link.state.in_([LinkState.MAPPED, LinkState.LINKED]),
+    )
+    for outcome, condition in (
+        (RowOutcome.UNCHANGED, and_(R.action == "unlink", Link.state == LinkState.NOT_LINKED)),
+        (RowOutcome.UNLINK, R.action == "unlink"),
+        (RowOutcome.UNCHANGED, same_target),
+        (RowOutcome.NEW, or_(Link.store_sku_id.is_(None), Link.state == LinkState.NOT_LINKED)),
+        (RowOutcome.CHANGED, R.action == "link"),
+    ):
+        session.execute(
+            update(R)
+            .where(mine, R.outcome.is_(None), Link.id == R.link_id, condition)
+            .values(outcome=outcome)
+        )
+
+
+def _mark_repeats(session: Session, import_id: int) -> None:
+    """A TikTok SKU named on several rows: the first row counts; an identical later row is a
+    duplicate, a different one an error."""
+    repeated = (
+        select(R.link_id)
+        .where(R.import_id == import_id, R.outcome != RowOutcome.ERROR)
+        .group_by(R.link_id)
+        .having(func.count() > 1)
+    )
+    first: dict[int, tuple] = {}
+    changes: list[dict[str, Any]] = []
+    for row in session.execute(
+        select(R.id, R.link_id, R.line, R.store_sku_id, R.quantity, R.action)
+        .where(R.import_id == import_id, R.link_id.in_(repeated), R.outcome != RowOutcome.ERROR)
+        .order_by(R.link_id, R.line)
+    ):
+        target = (row.store_sku_id, row.quantity, row.action)
+        if row.link_id not in first:
+            first[row.link_id] = (row.line, target)
+            continue
+        first_line, first_target = first[row.link_id]
+        if target == first_target:
+            changes.append({"id": row.id, "outcome": RowOutcome.DUPLICATE, "error": None})
+        else:
+            changes.append(
+                {
+                    "id": row.id,
+                    "outcome": RowOutcome.ERROR,
+                    "error": f"This TikTok SKU is already on line {first_line} with another "
+                    "store SKU or action; only that line is used.",
+                }
+            )
+    for chunk in chunked(changes, 900):
+        session.execute(update(R), list(chunk))
+
+
+def summarize(session: Session, mapping_import: MappingImport) -> dict[str, Any]:
+    counts = dict(
+        session.execute(
+            select(R.outcome, func.count())
+            .where(R.import_id == mapping_import.id)
+            .group_by(R.outcome)
+        ).all()
+    )
+    summary = {outcome.value: counts.get(outcome, 0) for outcome in RowOutcome}
+    summary["rows"] = sum(summary.values())
+    summary["damaged"] = session.scalar(
+        select(func.count()).where(
+            R.import_id == mapping_import.id, R.error.like("%damaged by a spreadsheet%")
+        )
+    )
+    return summary
+
+
+# --- applying ---------------------------------------------------------------------------------
+
+
+def apply_mapping_import(
+    session: Session,
+    mapping_import: MappingImport,
+    *,
+    actor: User | None,
+    batch: JobRun,
+    progress: ProgressRecorder | None = None,
+) -> dict[str, Any]:
+    """Check the rows again against the catalogs as they are now, then write every new,
+    changed and unlink row with its LinkEvent in the batch (so the job can be undone)."""
+    if mapping_import.status not in (MappingImportStatus.CHECKED, MappingImportStatus.APPLIED):
+        raise MappingImportError("Only a checked file can be applied.")
+    mapping_import.status = MappingImportStatus.APPLYING
+    summary = resolve_rows(session, mapping_import)
+    session.commit()
+    todo = [RowOutcome.NEW, RowOutcome.CHANGED, RowOutcome.UNLINK]
+    ids = session.scalars(
+        select(R.id).where(R.import_id == mapping_import.id, R.outcome.in_(todo)).order_by(R.id)
+    ).all()
+    if progress:
+        progress.update(done=0, total=len(ids), message="Writing links…", force=True)
+    stopped: list[int] = []
+    for done, chunk in enumerate(chunked(ids, APPLY_BATCH), start=1):
+        stopped += _apply_chunk(session, chunk, actor_id=actor.id if actor else None, batch=batch)
+        session.commit()
+        if progress:
+            written = min(done * APPLY_BATCH, len(ids))
+            progress.update(done=written, message=f"Wrote {written:,} links")
+    if stopped:
+        links_stopped.send(mapping_import.account_id, link_ids=stopped)
+    mapping_import.status = MappingImportStatus.APPLIED
+    mapping_import.apply_job_id = batch.id
+    session.commit()
+    return {
+        key: summary[key]
+        for key in ("rows", "new", "changed", "unlink", "unchanged", "duplicate", "error")
+    }
+
+
+def _apply_chunk(session: Session, row_ids, *, actor_id: int | None, batch: JobRun) -> list[int]:
+    rows = session.execute(
+        select(R.link_id, R.store_sku_id, R.quantity, R.action, Link)
+        .join(Link, Link.id == R.link_id)
+        .where(R.id.in_(row_ids))
+    ).all()
+    link_ids = [row.link_id for row in rows]
+    components: dict[int, list[list[int]]] = {}
+    for link_id, store_sku_id, quantity in session.execute(
+        select(LinkComponent.link_id, LinkComponent.store_sku_id, LinkComponent.quantity).where(
+            LinkComponent.link_id.in_(link_ids)
+        )
+    ):
+        components.setdefault(link_id, []).append([store_sku_id, quantity])
+    now = utcnow()
+    updates, events, stopped = [], [], []
+    for row in rows:
+        link: Link = row.Link
+        before = {
+            "state": link.state.value,
+            "store_sku_id": link.store_sku_id,
+            "quantity": link.quantity,
+            "components": components.get(link.id, []),
+            "failure_reason": link.failure_reason,
+            "version": link.version,
+        }
+        unlinking = row.action == "unlink"
+        after = {
+            "state": (LinkState.NOT_LINKED if unlinking else LinkState.MAPPED).value,
+            "store_sku_id": None if unlinking else row.store_sku_id,
+            "quantity": 1 if unlinking else row.quantity,
+            "components": [],
+            "failure_reason": "",
+            "version": link.version + 1,
+        }
+        if link.state is LinkState.LINKED:
+            stopped.append(link.id)
+        updates.append(
+            {
+                "b_id": link.id,
+                "b_seen_version": link.version,
+                "state": after["state"],
+                "store_sku_id": after["store_sku_id"],
+                "quantity": after["quantity"],
+                "failure_reason": "",
+                "version": after["version"],
+                "mapped_at": None if unlinking else now,
+                "linked_at": None,
+                "updated_at": now,
+                "updated_by_id": actor_id,
+            }
+        )
+        events.append(
+            {
+                "link_id": link.id,
+                "account_id": link.account_id,
+                "actor_id": actor_id,
+                "job_run_id": batch.id,
+                "action": "unlink" if unlinking else "link",
+                "before": before,
+                "after": after,
+                "created_at": now,
+            }
+        )
+    session.expire_all()  # the ORM copies of these links are about to be stale
+    session.execute(delete(LinkComponent).where(LinkComponent.link_id.in_(list(components))))
+    if updates:
+        session.connection().execute(WRITE_LINK, updates)
+        session.execute(insert(LinkEvent), events)
+    return stopped
+
+
+_links = Link.__table__
+# One statement for every row of a chunk; a row changed since it was read keeps its change
+# (the version no longer matches), as optimistic locking wants.
+WRITE_LINK = (
+    update(_links)
+    .where(_links.c.id == bindparam("b_id"), _links.c.version == bindparam("b_seen_version"))
+    .values(
+        {
+            name: bindparam(name)
+            for name in (
+                "state",
+                "store_sku_id",
+                "quantity",
+                "failure_reason",
+                "version",
+                "mapped_at",
+                "linked_at",
+                "updated_at",
+                "updated_by_id",
+            )
+        }
+    )
+)
+
+
+# --- reports ----------------------------------------------------------------------------------
+
+
+def error_report_lines(session: Session, mapping_import: MappingImport) -> Iterator[str]:
+    """The rejected rows as they were uploaded, with an `error` column, ready to fix and upload
+    again."""
+    rows = session.execute(
+        select(R.raw, R.error)
+        .where(R.import_id == mapping_import.id, R.outcome == RowOutcome.ERROR)
+        .order_by(R.line)
+        .execution_options(yield_per=5_000)
+    )
+    width = len(mapping_import.header)
+    yield from csv_lines(
+        [*mapping_import.header, "error"],
+        ([*(raw + [""] * (width - len(raw)))[:width], error] for raw, error in rows),
+    )
+
+
+def export_lines(session: Session, query: GridQuery) -> Iterator[str]:
+    """The grid's rows for these filters, every page, in the import format: what the user
+    exports, edits and imports again."""
+    shared = set(
+        session.scalars(
+            select(MarketplaceSku.seller_sku)
+            .where(MarketplaceSku.account_id == query.account_id)
+            .group_by(MarketplaceSku.seller_sku)
+            .having(func.count() > 1)
+        )
+    )
+
+    def rows() -> Iterator[list[str]]:
+        for row in iter_grid_rows(session, query):
+            key = (
+                row.marketplace_sku
+                if row.marketplace_sku and row.marketplace_sku not in shared
+                else row.sku_id
+            )
+            if row.store_sku:
+                yield [key, row.store_sku, str(row.quantity), "link"]
+            else:
+                yield [key, "", "", ""]
+
+    yield from csv_lines(MAPPING_HEADER, rows())
