@@ -10,9 +10,9 @@ import click
 from flask.cli import AppGroup
 
 from webapp.accounts.models import MarketplaceAccount
-from webapp.csvio.jobs import upload_dir
-from webapp.csvio.mappings import create_mapping_import, export_lines, save_upload
+from webapp.csvio.mappings import create_mapping_import, export_lines
 from webapp.csvio.models import MappingImport
+from webapp.csvio.uploads import save_upload
 from webapp.domain import DomainError
 from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobStatus
@@ -55,7 +55,7 @@ def import_command(path: Path, account_id: int, dry_run: bool) -> None:
     account = _account(account_id)
     try:
         with path.open("rb") as stream:
-            stored_name, size = save_upload(upload_dir(), stream, max_bytes=sys.maxsize)
+            stored_name, size = save_upload(stream, max_bytes=sys.maxsize)
         mapping_import = create_mapping_import(
             db.session,
             account,

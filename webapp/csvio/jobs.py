@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -14,15 +13,12 @@ from sqlalchemy.orm import Session
 from webapp.accounts.models import User
 from webapp.csvio.mappings import apply_mapping_import, check_mapping_import
 from webapp.csvio.models import MappingImport, MappingImportStatus
+from webapp.csvio.uploads import stored_path
 from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobRun
 from webapp.jobs.services import JobError, ProgressRecorder, job_type, run_tracked, start_job
 
 QUEUE = "imports"
-
-
-def upload_dir() -> Path:
-    return Path(current_app.instance_path) / "uploads"
 
 
 def _import_of(run: JobRun) -> MappingImport:
@@ -52,7 +48,7 @@ def run_mapping_check(job_run_id: int) -> dict[str, Any]:
             return check_mapping_import(
                 db.session,
                 mapping_import,
-                upload_dir() / mapping_import.stored_name,
+                stored_path(mapping_import.stored_name),
                 max_rows=current_app.config["MAPPING_MAX_ROWS"],
                 progress=progress,
             )

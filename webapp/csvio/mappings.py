@@ -7,10 +7,9 @@ file applied twice changes nothing the second time (every row is then *unchanged
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -45,27 +44,6 @@ R = MappingImportRow
 
 class MappingImportError(DomainError):
     pass
-
-
-def save_upload(upload_dir: Path, stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
-    """Store an upload under a name of our own (never the user's file name in a path)."""
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    stored_name = f"{secrets.token_hex(16)}.csv"
-    size = 0
-    with (upload_dir / stored_name).open("wb") as out:
-        while chunk := stream.read(1 << 20):
-            size += len(chunk)
-            if size > max_bytes:
-                out.close()
-                (upload_dir / stored_name).unlink()
-                raise MappingImportError(
-                    f"The file is larger than {max_bytes // (1 << 20)} MB; split it in parts."
-                )
-            out.write(chunk)
-    if size == 0:
-        (upload_dir / stored_name).unlink()
-        raise MappingImportError("The file is empty.")
-    return stored_name, size
 
 
 def create_mapping_import(

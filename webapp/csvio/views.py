@@ -19,16 +19,15 @@ from webapp.csvio.jobs import (
     latest_imports,
     start_mapping_apply,
     start_mapping_check,
-    upload_dir,
 )
 from webapp.csvio.mappings import (
     MappingImportError,
     create_mapping_import,
     error_report_lines,
     export_lines,
-    save_upload,
 )
 from webapp.csvio.models import MappingImport
+from webapp.csvio.uploads import save_upload
 from webapp.csvio.writer import mapping_template
 from webapp.domain import DomainError
 from webapp.extensions import db
@@ -63,7 +62,7 @@ def upload():
         if upload is None or not upload.filename:
             raise MappingImportError("Choose a CSV file to upload.")
         stored_name, size = save_upload(
-            upload_dir(), upload.stream, max_bytes=current_app.config["MAX_CONTENT_LENGTH"]
+            upload.stream, max_bytes=current_app.config["MAX_CONTENT_LENGTH"]
         )
         mapping_import = create_mapping_import(
             db.session,

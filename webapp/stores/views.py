@@ -12,10 +12,9 @@ from werkzeug.datastructures import FileStorage
 from webapp.accounts.models import Store
 from webapp.adapters.registry import store_platforms
 from webapp.catalog.jobs import start_store_catalog_file_import
-from webapp.csvio.jobs import upload_dir
-from webapp.csvio.mappings import save_upload
 from webapp.csvio.platform_exports import detect_file_platform
 from webapp.csvio.reader import CsvRefused
+from webapp.csvio.uploads import save_upload, stored_path
 from webapp.domain import DomainError
 from webapp.extensions import db
 from webapp.htmx import is_htmx, toast
@@ -106,8 +105,8 @@ def _save_catalog_upload(upload: FileStorage | None) -> Path:
             "Magento or WooCommerce and upload that."
         )
     max_bytes = current_app.config.get("MAX_CONTENT_LENGTH") or sys.maxsize
-    stored_name, _ = save_upload(upload_dir(), upload.stream, max_bytes=max_bytes)
-    path = upload_dir() / stored_name
+    stored_name, _ = save_upload(upload.stream, max_bytes=max_bytes)
+    path = stored_path(stored_name)
     try:
         detect_file_platform(path)
     except CsvRefused:

@@ -1,0 +1,50 @@
+"""Uploaded files, kept under the instance folder with names of our own: never the user's file
+name in a path."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import current_app
+
+from webapp.domain import DomainError
+
+CHUNK = 1 << 20
+
+
+class UploadError(DomainError):
+    pass
+
+
+def upload_dir() -> Path:
+    return Path(current_app.instance_path) / "uploads"
+
+
+def stored_path(stored_name: str) -> Path:
+    return upload_dir() / stored_name
+
+
+def save_upload(stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
+    """Copy an upload to disk in chunks; returns its stored name and size."""
+    directory = upload_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    stored_name = f"{secrets.token_hex(16)}.csv"
+    path = directory / stored_name
+    size = 0
+    with path.open("wb") as out:
+        while chunk := stream.read(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                break
+            out.write(chunk)
+    if size > max_bytes:
+        path.unlink()
+        raise UploadError(
+            f"The file is larger than {max_bytes // CHUNK} MB; split it into smaller files."
+        )
+    if size == 0:
+        path.unlink()
+        raise UploadError("The file is empty.")
+    return stored_name, size
