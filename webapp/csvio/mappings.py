@@ -11,7 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import MarketplaceAccount, User
@@ -34,6 +47,7 @@ from webapp.linking.grid import GridQuery, iter_grid_rows
 from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
 from webapp.linking.services import NO_STORE_MESSAGE
 from webapp.linking.signals import links_stopped
+from webapp.types import UTCDateTime
 
 STAGE_BATCH = 5_000
 APPLY_BATCH = 5_000
@@ -118,13 +132,13 @@ def _stage(session: Session, import_id: int, rows: Iterator[MappingRow], progres
             }
         )
         if len(batch) >= STAGE_BATCH:
-            session.execute(insert(R), batch)
+            session.connection().execute(insert(_rows), batch)
             staged += len(batch)
             batch.clear()
             if progress:
                 progress.update(done=staged, message=f"Read {staged:,} rows")
     if batch:
-        session.execute(insert(R), batch)
+        session.connection().execute(insert(_rows), batch)
         staged += len(batch)
     if progress:
         progress.update(done=staged, total=staged, message=f"Read {staged:,} rows", force=True)
@@ -337,125 +351,151 @@ def apply_mapping_import(
     mapping_import.status = MappingImportStatus.APPLYING
     summary = resolve_rows(session, mapping_import)
     session.commit()
-    todo = [RowOutcome.NEW, RowOutcome.CHANGED, RowOutcome.UNLINK]
-    ids = session.scalars(
-        select(R.id).where(R.import_id == mapping_import.id, R.outcome.in_(todo)).order_by(R.id)
-    ).all()
+    first, last = session.execute(
+        select(func.min(R.id), func.max(R.id)).where(R.import_id == mapping_import.id)
+    ).one()
+    total = summary["new"] + summary["changed"] + summary["unlink"]
     if progress:
-        progress.update(done=0, total=len(ids), message="Writing links…", force=True)
+        progress.update(done=0, total=total, message="Writing links…", force=True)
     stopped: list[int] = []
-    for done, chunk in enumerate(chunked(ids, APPLY_BATCH), start=1):
-        stopped += _apply_chunk(session, chunk, actor_id=actor.id if actor else None, batch=batch)
+    writer = _LinkWriter(session, mapping_import.id, actor.id if actor else None, batch.id)
+    for low in range(first or 0, (last or -1) + 1, APPLY_BATCH):
+        stopped += writer.write(low, low + APPLY_BATCH)
         session.commit()
         if progress:
-            written = min(done * APPLY_BATCH, len(ids))
-            progress.update(done=written, message=f"Wrote {written:,} links")
+            progress.update(done=writer.written, message=f"Wrote {writer.written:,} links")
     if stopped:
         links_stopped.send(mapping_import.account_id, link_ids=stopped)
     mapping_import.status = MappingImportStatus.APPLIED
     mapping_import.apply_job_id = batch.id
     session.commit()
-    return {
-        key: summary[key]
-        for key in ("rows", "new", "changed", "unlink", "unchanged", "duplicate", "error")
-    }
-
-
-def _apply_chunk(session: Session, row_ids, *, actor_id: int | None, batch: JobRun) -> list[int]:
-    rows = session.execute(
-        select(R.link_id, R.store_sku_id, R.quantity, R.action, Link)
-        .join(Link, Link.id == R.link_id)
-        .where(R.id.in_(row_ids))
-    ).all()
-    link_ids = [row.link_id for row in rows]
-    components: dict[int, list[list[int]]] = {}
-    for link_id, store_sku_id, quantity in session.execute(
-        select(LinkComponent.link_id, LinkComponent.store_sku_id, LinkComponent.quantity).where(
-            LinkComponent.link_id.in_(link_ids)
-        )
-    ):
-        components.setdefault(link_id, []).append([store_sku_id, quantity])
-    now = utcnow()
-    updates, events, stopped = [], [], []
-    for row in rows:
-        link: Link = row.Link
-        before = {
-            "state": link.state.value,
-            "store_sku_id": link.store_sku_id,
-            "quantity": link.quantity,
-            "components": components.get(link.id, []),
-            "failure_reason": link.failure_reason,
-            "version": link.version,
-        }
-        unlinking = row.action == "unlink"
-        after = {
-            "state": (LinkState.NOT_LINKED if unlinking else LinkState.MAPPED).value,
-            "store_sku_id": None if unlinking else row.store_sku_id,
-            "quantity": 1 if unlinking else row.quantity,
-            "components": [],
-            "failure_reason": "",
-            "version": link.version + 1,
-        }
-        if link.state is LinkState.LINKED:
-            stopped.append(link.id)
-        updates.append(
-            {
-                "b_id": link.id,
-                "b_seen_version": link.version,
-                "state": after["state"],
-                "store_sku_id": after["store_sku_id"],
-                "quantity": after["quantity"],
-                "failure_reason": "",
-                "version": after["version"],
-                "mapped_at": None if unlinking else now,
-                "linked_at": None,
-                "updated_at": now,
-                "updated_by_id": actor_id,
-            }
-        )
-        events.append(
-            {
-                "link_id": link.id,
-                "account_id": link.account_id,
-                "actor_id": actor_id,
-                "job_run_id": batch.id,
-                "action": "unlink" if unlinking else "link",
-                "before": before,
-                "after": after,
-                "created_at": now,
-            }
-        )
-    session.expire_all()  # the ORM copies of these links are about to be stale
-    session.execute(delete(LinkComponent).where(LinkComponent.link_id.in_(list(components))))
-    if updates:
-        session.connection().execute(WRITE_LINK, updates)
-        session.execute(insert(LinkEvent), events)
-    return stopped
+    return {key: summary[key] for key in APPLY_RESULT_KEYS}
 
 
 _links = Link.__table__
-# One statement for every row of a chunk; a row changed since it was read keeps its change
-# (the version no longer matches), as optimistic locking wants.
-WRITE_LINK = (
-    update(_links)
-    .where(_links.c.id == bindparam("b_id"), _links.c.version == bindparam("b_seen_version"))
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "state",
-                "store_sku_id",
-                "quantity",
-                "failure_reason",
-                "version",
-                "mapped_at",
-                "linked_at",
-                "updated_at",
-                "updated_by_id",
+_rows = R.__table__
+_components = LinkComponent.__table__
+EVENT_COLUMNS = [
+    "link_id",
+    "account_id",
+    "actor_id",
+    "job_run_id",
+    "action",
+    "before",
+    "after",
+    "created_at",
+]
+WRITTEN = [RowOutcome.NEW.value, RowOutcome.CHANGED.value, RowOutcome.UNLINK.value]
+
+
+class _LinkWriter:
+    """Writes a range of staged rows to their links in three statements: the LinkEvents
+    (before and after, built by the database as JSON), the kit parts cleared, the links set."""
+
+    def __init__(self, session: Session, import_id: int, actor_id: int | None, batch_id: int):
+        self.session = session
+        self.import_id = import_id
+        self.actor_id = actor_id
+        self.batch_id = batch_id
+        self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.written = 0
+
+    def write(self, low: int, high: int) -> list[int]:
+        in_range = and_(
+            _rows.c.import_id == self.import_id,
+            _rows.c.id >= low,
+            _rows.c.id < high,
+            _rows.c.outcome.in_(WRITTEN),
+            _links.c.id == _rows.c.link_id,
+        )
+        unlinking = _rows.c.action == "unlink"
+        state = case((unlinking, LinkState.NOT_LINKED.value), else_=LinkState.MAPPED.value)
+        store_sku_id = case((unlinking, null()), else_=_rows.c.store_sku_id)
+        quantity = case((unlinking, 1), else_=_rows.c.quantity)
+        now = utcnow()
+        stopped = list(
+            self.session.scalars(
+                select(_links.c.id).where(in_range, _links.c.state == LinkState.LINKED.value)
             )
-        }
-    )
-)
+        )
+        events = self.session.execute(
+            insert(LinkEvent.__table__).from_select(
+                [
+                    "link_id",
+                    "account_id",
+                    "actor_id",
+                    "job_run_id",
+                    "action",
+                    "before",
+                    "after",
+                    "created_at",
+                ],
+                select(
+                    _links.c.id,
+                    _links.c.account_id,
+                    literal(self.actor_id, Integer),
+                    literal(self.batch_id, Integer),
+                    case((unlinking, "unlink"), else_="link"),
+                    self._object(
+                        state=_links.c.state,
+                        store_sku_id=_links.c.store_sku_id,
+                        quantity=_links.c.quantity,
+                        components=self._kit_parts(),
+                        failure_reason=_links.c.failure_reason,
+                        version=_links.c.version,
+                    ),
+                    self._object(
+                        state=state,
+                        store_sku_id=store_sku_id,
+                        quantity=quantity,
+                        components=self._empty_list(),
+                        failure_reason=literal(""),
+                        version=_links.c.version + 1,
+                    ),
+                    literal(now, UTCDateTime()),
+                ).where(in_range),
+            )
+        )
+        self.written += events.rowcount or 0
+        self.session.execute(
+            delete(_components).where(
+                _components.c.link_id.in_(select(_rows.c.link_id).where(in_range))
+            )
+        )
+        self.session.execute(
+            update(_links)
+            .where(in_range)
+            .values(
+                state=state,
+                store_sku_id=store_sku_id,
+                quantity=quantity,
+                failure_reason="",
+                version=_links.c.version + 1,
+                mapped_at=case((unlinking, null()), else_=literal(now, UTCDateTime())),
+                linked_at=None,
+                updated_at=now,
+                updated_by_id=self.actor_id,
+            )
+        )
+        return stopped
+
+    def _object(self, **pairs: Any):
+        arguments = [part for key, value in pairs.items() for part in (literal(key), value)]
+        build = func.json_build_object if self.postgres else func.json_object
+        return build(*arguments)
+
+    def _kit_parts(self):
+        parts = _components.c
+        if self.postgres:
+            listed = func.json_agg(func.json_build_array(parts.store_sku_id, parts.quantity))
+            found = select(listed).where(parts.link_id == _links.c.id).scalar_subquery()
+            return func.coalesce(found, self._empty_list())
+        listed = func.json_group_array(func.json_array(parts.store_sku_id, parts.quantity))
+        found = select(listed).where(parts.link_id == _links.c.id).scalar_subquery()
+        return func.json(func.coalesce(found, "[]"))
+
+    def _empty_list(self):
+        return literal_column("'[]'::json") if self.postgres else func.json("[]")
 
 
 # --- reports ----------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ class MappingImportRow(Base):
     __table_args__ = (
         Index("ix_mapping_import_rows_import_line", "import_id", "line"),
         Index("ix_mapping_import_rows_import_key", "import_id", "marketplace_key"),
+        Index("ix_mapping_import_rows_import_store_sku", "import_id", "store_sku"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

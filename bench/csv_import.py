@@ -1,0 +1,197 @@
+"""Benchmark: a mapping CSV of N rows against catalogs of N TikTok and N store SKUs (SQLite).
+
+    python bench/csv_import.py [--rows 1000000]
+
+Prepares a database with the schema migrated and the catalogs written directly, writes the CSV,
+then, in a fresh process, runs the dashboard's own check (dry run) and apply end to end and
+measures it against the `sqlite3` command line's `.import` of the same file into a bare table.
+Prints the times, the ratio and the importer's peak memory, and adds them to bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGETS = {"seconds": 15.0, "ratio": 4.0, "peak_rss_mb": 300.0}
+
+
+def prepare(workdir: Path, rows: int) -> tuple[Path, Path]:
+    """A migrated database holding one account with `rows` links, a store with `rows` variants,
+    and a CSV linking each TikTok SKU to its store SKU (every 50th with a pack quantity)."""
+    os.environ["INSTANCE_DIR"] = str(workdir)
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.security import encrypt
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+    secret = encrypt("bench")  # tokens and credentials are stored encrypted
+    database = workdir / "skubridge.db"
+    connection = sqlite3.connect(database)
+    now = "2026-01-01 00:00:00"
+    with connection:
+        connection.execute(
+            "INSERT INTO organizations (id, name, created_at) VALUES (1, 'Bench', ?)", (now,)
+        )
+        connection.execute(
+            "INSERT INTO stores (id, organization_id, platform, name, base_url, credentials,"
+            " last_check_message, created_at) VALUES (1, 1, 'magento', 'Bench store',"
+            " 'https://store.test', ?, '', ?)",
+            (encrypt("{}"), now),
+        )
+        connection.execute(
+            "INSERT INTO marketplace_accounts (id, organization_id, store_id, shop_id, shop_cipher,"
+            " shop_code, name, region, seller_name, access_token, refresh_token,"
+            " access_token_expires_at, refresh_token_expires_at, status, status_reason, created_at)"
+            " VALUES (1, 1, 1, 'shop', 'cipher', '', 'Bench shop', 'US', '', ?, ?, ?, ?,"
+            " 'active', '', ?)",
+            (secret, secret, now, now, now),
+        )
+        connection.executemany(
+            "INSERT INTO store_skus (id, store_id, remote_id, sku, name, variant, is_parent,"
+            " categories, tags, enabled, updated_at)"
+            " VALUES (?, 1, ?, ?, ?, '', 0, '[]', '[]', 1, ?)",
+            ((i, str(i), f"ST-{i:07d}", f"Store product {i}", now) for i in range(1, rows + 1)),
+        )
+        connection.executemany(
+            "INSERT INTO marketplace_skus (id, account_id, product_id, sku_id, seller_sku,"
+            " product_title, variant, product_status, currency, quantity, inventory,"
+            " remote_updated_at, created_at, updated_at)"
+            " VALUES (?, 1, ?, ?, ?, ?, '', 'ACTIVATE', 'USD', 0, '[]', 0, ?, ?)",
+            (
+                (i, str(i // 4), str(10**18 + i), f"TT-{i:07d}", f"Product {i}", now, now)
+                for i in range(1, rows + 1)
+            ),
+        )
+        connection.executemany(
+            "INSERT INTO links (id, account_id, marketplace_sku_id, quantity, state,"
+            " failure_reason, version, updated_at) VALUES (?, 1, ?, 1, 'not_linked', '', 1, ?)",
+            ((i, i, now) for i in range(1, rows + 1)),
+        )
+    connection.close()
+    csv_path = workdir / "mappings.csv"
+    with csv_path.open("w", newline="") as out:
+        out.write("Seller SKU,Store SKU,Quantity\r\n")
+        out.writelines(
+            f"TT-{i:07d},ST-{i:07d},{2 if i % 50 == 0 else 1}\r\n" for i in range(1, rows + 1)
+        )
+    return database, csv_path
+
+
+def run_import(workdir: Path, csv_path: Path) -> None:
+    """In its own process: the dashboard's check and apply, as the jobs run them."""
+    os.environ["INSTANCE_DIR"] = str(workdir)
+    from webapp import create_app
+    from webapp.accounts.models import MarketplaceAccount
+    from webapp.csvio.mappings import (
+        apply_mapping_import,
+        check_mapping_import,
+        create_mapping_import,
+    )
+    from webapp.extensions import db
+    from webapp.jobs.models import JobKind
+    from webapp.jobs.services import record_job_run
+
+    app = create_app()
+    with app.app_context():
+        account = db.session.get(MarketplaceAccount, 1)
+        started = time.perf_counter()
+        mapping_import = create_mapping_import(
+            db.session, account, filename=csv_path.name, stored_name="", size=0, actor=None
+        )
+        check = check_mapping_import(db.session, mapping_import, csv_path, max_rows=10**7)
+        checked = time.perf_counter()
+        batch = record_job_run(
+            db.session, kind=JobKind.MAPPING_APPLY, organization_id=1, account_id=1, actor=None
+        )
+        result = apply_mapping_import(db.session, mapping_import, actor=None, batch=batch)
+        done = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "check_seconds": round(checked - started, 2),
+                "apply_seconds": round(done - checked, 2),
+                "seconds": round(done - started, 2),
+                "check": check,
+                "result": result,
+            }
+        )
+    )
+
+
+def sqlite_cli_import(workdir: Path, csv_path: Path) -> float:
+    database = workdir / "baseline.db"
+    database.unlink(missing_ok=True)
+    started = time.perf_counter()
+    subprocess.run(
+        ["sqlite3", str(database), ".mode csv", f".import {csv_path} mappings"], check=True
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--run", metavar="WORKDIR", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.run:
+        run_import(Path(args.run), Path(args.run) / "mappings.csv")
+        return
+    if shutil.which("sqlite3") is None:
+        sys.exit("The baseline needs the sqlite3 command line: apt-get install sqlite3")
+    workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-"))
+    try:
+        print(f"Preparing {args.rows:,} links, store SKUs and CSV rows in {workdir}…", flush=True)
+        _, csv_path = prepare(workdir, args.rows)
+        baseline = sqlite_cli_import(workdir, csv_path)
+        child = subprocess.run(
+            [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
+        )
+        if child.returncode:
+            sys.exit(f"The import failed:\n{child.stderr}")
+        measured = json.loads(child.stdout.strip().splitlines()[-1])
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    figures = {
+        "rows": args.rows,
+        "seconds": measured["seconds"],
+        "check_seconds": measured["check_seconds"],
+        "apply_seconds": measured["apply_seconds"],
+        "baseline_sqlite3_import_seconds": round(baseline, 2),
+        "ratio": round(measured["seconds"] / baseline, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        "result": measured["result"],
+    }
+    passed = args.rows < 1_000_000 or all(figures[k] <= v for k, v in TARGETS.items())
+    print(json.dumps(figures, indent=2))
+    print(
+        f"mapping CSV ingest: {figures['seconds']} s for {args.rows:,} rows "
+        f"(check {figures['check_seconds']} s, apply {figures['apply_seconds']} s); "
+        f"sqlite3 .import {figures['baseline_sqlite3_import_seconds']} s; "
+        f"ratio {figures['ratio']}; peak RSS {figures['peak_rss_mb']} MB; "
+        f"{'PASS' if passed else 'FAIL'} (targets {TARGETS})"
+    )
+    results_path = ROOT / "bench" / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results["mapping_csv_ingest"] = {"figures": figures, "targets": TARGETS, "pass": passed}
+    results_path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
