@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from tests.browser.test_linking_page import assert_no_reload, grid, set_marker, tab
+from tests.browser.pages import assert_no_reload, set_marker, tab
+from tests.browser.test_linking_page import grid
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db
 from webapp.linking.automap import preview_automap

@@ -8,12 +8,12 @@ import re
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
+from tests.browser.pages import assert_no_reload, set_marker, tab
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
 from webapp.linking.models import Link
 from webapp.linking.services import Target, set_link_target
 
-MARKER = "window.__skuBridgeMarker"
 FIRST_PAGE = 20  # GRID_PAGE_SIZE in tests
 SEARCH_LABEL = "Search the store catalog by SKU or name"
 
@@ -38,20 +38,6 @@ def exact_pairs(account_id: int) -> list[tuple[Link, StoreSku]]:
 def link_count(account_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(Link).where(Link.account_id == account_id)
-    )
-
-
-def set_marker(page: Page) -> None:
-    page.evaluate(f"{MARKER} = 'still here'")
-
-
-def assert_no_reload(page: Page) -> None:
-    assert page.evaluate(MARKER) == "still here", "the page was reloaded"
-
-
-def tab(page: Page, label: str) -> Locator:
-    return page.get_by_role("navigation", name="Status").get_by_role(
-        "link", name=re.compile(rf"^{label} \d+$")
     )
 
 

@@ -8,12 +8,11 @@ import re
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.browser.pages import assert_no_reload, set_marker, tab
 from tests.builders import PASSWORD, make_account, make_store
 from webapp.accounts.models import AccountStatus
 from webapp.catalog.jobs import start_marketplace_import
 from webapp.extensions import db
-
-MARKER = "window.__skuBridgeMarker"
 
 
 @pytest.fixture
@@ -44,15 +43,6 @@ def product_prefix(sandbox) -> str:
     raise AssertionError("no seller SKU of the usual shape in the sandbox catalog")
 
 
-def set_marker(page: Page) -> None:
-    """A variable on window: it survives htmx swaps and is gone after any full page load."""
-    page.evaluate(f"{MARKER} = 'still here'")
-
-
-def assert_no_reload(page: Page) -> None:
-    assert page.evaluate(MARKER) == "still here", "the page was reloaded"
-
-
 def grid(page: Page) -> Locator:
     return page.get_by_role("region", name="Links")
 
@@ -63,12 +53,6 @@ def grid_rows(page: Page) -> Locator:
 
 def row_ids(page: Page) -> list[str]:
     return grid_rows(page).evaluate_all("rows => rows.map(r => r.id)")
-
-
-def tab(page: Page, label: str) -> Locator:
-    return page.get_by_role("navigation", name="Status").get_by_role(
-        "link", name=re.compile(rf"^{label} \d+$")
-    )
 
 
 def banner(page: Page) -> Locator:

@@ -95,6 +95,7 @@ def start_mapping_apply(session: Session, mapping_import: MappingImport, actor: 
         params={"import_id": mapping_import.id},
     )
     mapping_import.apply_job_id = run.id
+    mapping_import.status = MappingImportStatus.APPLYING  # the page shows the apply's progress
     session.commit()
     return run
 

@@ -346,8 +346,8 @@ def apply_mapping_import(
 ) -> dict[str, Any]:
     """Check the rows again against the catalogs as they are now, then write every new,
     changed and unlink row with its LinkEvent in the batch (so the job can be undone)."""
-    if mapping_import.status not in (MappingImportStatus.CHECKED, MappingImportStatus.APPLIED):
-        raise MappingImportError("Only a checked file can be applied.")
+    if mapping_import.status is MappingImportStatus.REFUSED:
+        raise MappingImportError("A refused file cannot be applied.")
     mapping_import.status = MappingImportStatus.APPLYING
     summary = resolve_rows(session, mapping_import)
     session.commit()
