@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
@@ -116,3 +118,11 @@ def unique_variants(store_id: int, n: int = 3, *, sku_like: str | None = None) -
     if sku_like:
         statement = statement.where(StoreSku.sku.like(sku_like))
     return db.session.scalars(statement.order_by(StoreSku.id).limit(n)).all()
+
+
+# The platforms' own catalog exports, kept beside the project (never copied into it).
+REAL_EXPORTS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+needs_real_exports = pytest.mark.skipif(
+    not REAL_EXPORTS.is_dir(),
+    reason=f"the platforms' real catalog exports are not at {REAL_EXPORTS}",
+)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.builders import PASSWORD, make_store, make_user
+from tests.builders import PASSWORD, REAL_EXPORTS, make_store, make_user, needs_real_exports
 from webapp.accounts.models import UserRole
 from webapp.catalog.jobs import (
     start_store_catalog_file_import,
@@ -21,7 +21,8 @@ from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.jobs.services import JobError
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real"
+REAL = REAL_EXPORTS
+pytestmark = needs_real_exports
 LUMA = REAL / "magento_luma_products.csv"
 SHOPIFY = REAL / "shopify_product_template.csv"
 WOO = REAL / "woocommerce_sample_products.csv"

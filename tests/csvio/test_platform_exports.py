@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import REAL_EXPORTS, needs_real_exports
 from webapp.csvio.platform_exports import (
     MAX_REMOTE_ID,
     detect_file_platform,
@@ -18,7 +19,8 @@ from webapp.csvio.platform_exports import (
 )
 from webapp.csvio.reader import CsvRefused
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real"
+REAL = REAL_EXPORTS
+pytestmark = needs_real_exports
 LUMA = REAL / "magento_luma_products.csv"
 GEAR_BAGS = REAL / "magento_gear_bags.csv"
 SHOPIFY = REAL / "shopify_product_template.csv"
