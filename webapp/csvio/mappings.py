@@ -420,16 +420,7 @@ class _LinkWriter:
         )
         events = self.session.execute(
             insert(LinkEvent.__table__).from_select(
-                [
-                    "link_id",
-                    "account_id",
-                    "actor_id",
-                    "job_run_id",
-                    "action",
-                    "before",
-                    "after",
-                    "created_at",
-                ],
+                EVENT_COLUMNS,
                 select(
                     _links.c.id,
                     _links.c.account_id,
