@@ -16,6 +16,7 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -50,10 +51,16 @@ from webapp.linking.signals import links_stopped
 from webapp.types import UTCDateTime
 
 STAGE_BATCH = 5_000
-APPLY_BATCH = 5_000
+APPLY_BATCH = 50_000
 FIRST_ERRORS = 20
 APPLY_RESULT_KEYS = ("rows", "new", "changed", "unlink", "unchanged", "duplicate", "error")
 R = MappingImportRow
+
+
+def _update_rows():
+    """An UPDATE of staged rows that does not fetch them back into the session (nothing of
+    them lives there; fetching would read every row again)."""
+    return update(R).execution_options(synchronize_session=False)
 
 
 class MappingImportError(DomainError):
@@ -151,7 +158,7 @@ def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, A
         raise MappingImportError(NO_STORE_MESSAGE)
     mine = R.import_id == mapping_import.id
     session.execute(
-        update(R)
+        _update_rows()
         .where(mine)
         .values(link_id=None, store_sku_id=None, outcome=None, error=R.parse_error)
     )
@@ -174,7 +181,7 @@ def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, A
 
 
 def _set_error(session: Session, condition, message) -> None:
-    session.execute(update(R).where(condition, R.error.is_(None)).values(error=message))
+    session.execute(_update_rows().where(condition, R.error.is_(None)).values(error=message))
 
 
 def _match_marketplace(session: Session, mine, account_id: int) -> None:
@@ -183,7 +190,7 @@ def _match_marketplace(session: Session, mine, account_id: int) -> None:
     )
     # A TikTok SKU id is unique; a seller SKU may be shared by several TikTok SKUs.
     session.execute(
-        update(R)
+        _update_rows()
         .where(mine, R.error.is_(None), in_account, MarketplaceSku.sku_id == R.marketplace_key)
         .values(link_id=Link.id)
     )
@@ -199,7 +206,7 @@ def _match_marketplace(session: Session, mine, account_id: int) -> None:
         "Several TikTok SKUs share this seller SKU: use the TikTok SKU ID instead.",
     )
     session.execute(
-        update(R)
+        _update_rows()
         .where(
             mine,
             R.error.is_(None),
@@ -231,7 +238,7 @@ def _match_store(session: Session, mine, store_id: int) -> None:
         "Store SKU is ambiguous: several store products share it. Link this row in the grid.",
     )
     session.execute(
-        update(R)
+        _update_rows()
         .where(
             mine,
             linking,
@@ -257,7 +264,9 @@ def _match_store(session: Session, mine, store_id: int) -> None:
 
 
 def _decide_outcomes(session: Session, mine) -> None:
-    session.execute(update(R).where(mine, R.error.is_not(None)).values(outcome=RowOutcome.ERROR))
+    session.execute(
+        _update_rows().where(mine, R.error.is_not(None)).values(outcome=RowOutcome.ERROR)
+    )
     # A kit cannot be written in one CSV row: a row naming its first store SKU leaves it be,
     # so export → edit → import never takes a kit apart.
     same_target = and_(
@@ -273,7 +282,7 @@ def _decide_outcomes(session: Session, mine) -> None:
         (RowOutcome.CHANGED, R.action == "link"),
     ):
         session.execute(
-            update(R)
+            _update_rows()
             .where(mine, R.outcome.is_(None), Link.id == R.link_id, condition)
             .values(outcome=outcome)
         )
@@ -312,7 +321,7 @@ def _mark_repeats(session: Session, import_id: int) -> None:
                 }
             )
     for chunk in chunked(changes, 900):
-        session.execute(update(R), list(chunk))
+        session.execute(_update_rows(), list(chunk))
 
 
 def summarize(session: Session, mapping_import: MappingImport) -> dict[str, Any]:
@@ -399,6 +408,17 @@ class _LinkWriter:
         self.batch_id = batch_id
         self.postgres = session.get_bind().dialect.name == "postgresql"
         self.written = 0
+        # Kits are rare: when the account has none, there are no kit parts to record or clear.
+        account_id = session.scalar(
+            select(MappingImport.account_id).where(MappingImport.id == import_id)
+        )
+        self.has_kits = session.scalar(
+            select(
+                exists().where(
+                    _components.c.link_id == _links.c.id, _links.c.account_id == account_id
+                )
+            )
+        )
 
     def write(self, low: int, high: int) -> list[int]:
         in_range = and_(
@@ -431,7 +451,7 @@ class _LinkWriter:
                         state=_links.c.state,
                         store_sku_id=_links.c.store_sku_id,
                         quantity=_links.c.quantity,
-                        components=self._kit_parts(),
+                        components=self._kit_parts() if self.has_kits else self._empty_list(),
                         failure_reason=_links.c.failure_reason,
                         version=_links.c.version,
                     ),
@@ -448,11 +468,12 @@ class _LinkWriter:
             )
         )
         self.written += events.rowcount or 0
-        self.session.execute(
-            delete(_components).where(
-                _components.c.link_id.in_(select(_rows.c.link_id).where(in_range))
+        if self.has_kits:
+            self.session.execute(
+                delete(_components).where(
+                    _components.c.link_id.in_(select(_rows.c.link_id).where(in_range))
+                )
             )
-        )
         self.session.execute(
             update(_links)
             .where(in_range)
