@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.builders import PASSWORD, unique_variants
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.csvio.models import MappingImport, MappingImportStatus
-from webapp.extensions import db
+from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobRun, JobStatus
 from webapp.linking.models import Link, LinkEvent, LinkState
 from webapp.linking.services import Target, set_link_target
@@ -203,3 +203,21 @@ def test_command_line_import_and_export(app, shop, tmp_path):
     exported = runner.invoke(args=["mappings", "export", "--account", str(account.id), str(out)])
     assert exported.exit_code == 0
     assert f"{a.seller_sku},{x.sku},1,link" in out.read_text()
+
+
+def test_apply_checks_again_when_the_catalog_changed_after_the_dry_run(shop, client, run_jobs):
+    owner, store, account = shop
+    a, b = _skus(2)
+    x, y = unique_variants(store.id, 2)
+    _upload(client, f"seller sku,store sku\n{a.seller_sku},{x.sku}\n{b.seller_sku},{y.sku}\n")
+    run_jobs()
+    mapping_import = _latest()
+    assert mapping_import.summary["new"] == 2
+    y.gone_at = utcnow()  # a catalog refresh after the dry run found it gone
+    db.session.commit()
+
+    client.post_form(f"/mappings/imports/{mapping_import.id}/apply")
+    run_jobs()
+    assert _link(a).store_sku_id == x.id
+    assert _link(b).state is LinkState.NOT_LINKED
+    assert db.session.get(MappingImport, mapping_import.id).summary["error"] == 1

@@ -8,6 +8,7 @@ file applied twice changes nothing the second time (every row is then *unchanged
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,7 @@ def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, A
     account = session.get(MarketplaceAccount, mapping_import.account_id)
     if account.store_id is None:
         raise MappingImportError(NO_STORE_MESSAGE)
+    started = utcnow()
     mine = R.import_id == mapping_import.id
     session.execute(
         _update_rows()
@@ -167,6 +169,7 @@ def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, A
     _decide_outcomes(session, mine)
     _mark_repeats(session, mapping_import.id)
     summary = summarize(session, mapping_import)
+    summary["checked_at"] = started.isoformat()
     mapping_import.summary = summary
     mapping_import.first_errors = [
         {"line": line, "error": error}
@@ -358,7 +361,9 @@ def apply_mapping_import(
     if mapping_import.status is MappingImportStatus.REFUSED:
         raise MappingImportError("A refused file cannot be applied.")
     mapping_import.status = MappingImportStatus.APPLYING
-    summary = resolve_rows(session, mapping_import)
+    if _changed_since_check(session, mapping_import):
+        resolve_rows(session, mapping_import)
+    summary = mapping_import.summary
     session.commit()
     first, last = session.execute(
         select(func.min(R.id), func.max(R.id)).where(R.import_id == mapping_import.id)
@@ -379,6 +384,22 @@ def apply_mapping_import(
     mapping_import.apply_job_id = batch.id
     session.commit()
     return {key: summary[key] for key in APPLY_RESULT_KEYS}
+
+
+def _changed_since_check(session: Session, mapping_import: MappingImport) -> bool:
+    """Whether any link of the account or entry of its store catalog changed after the dry
+    run: only then must the rows be matched again before they are written."""
+    checked_at = mapping_import.summary.get("checked_at")
+    if checked_at is None:
+        return True
+    since = datetime.fromisoformat(checked_at)
+    account = session.get(MarketplaceAccount, mapping_import.account_id)
+    links_changed = exists().where(Link.account_id == account.id, Link.updated_at >= since)
+    catalog_changed = exists().where(
+        StoreSku.store_id == account.store_id,
+        or_(StoreSku.updated_at >= since, StoreSku.gone_at >= since),
+    )
+    return bool(session.scalar(select(or_(links_changed, catalog_changed))))
 
 
 _links = Link.__table__
