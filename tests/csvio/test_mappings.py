@@ -14,7 +14,8 @@ from webapp.csvio.models import MappingImport, MappingImportStatus
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobRun, JobStatus
 from webapp.linking.models import Link, LinkEvent, LinkState
-from webapp.linking.services import Target, set_link_target
+from webapp.linking.services import Target, assign_links, set_link_target
+from webapp.linking.signals import links_stopped
 
 
 @pytest.fixture
@@ -221,3 +222,20 @@ def test_apply_checks_again_when_the_catalog_changed_after_the_dry_run(shop, cli
     assert _link(a).store_sku_id == x.id
     assert _link(b).state is LinkState.NOT_LINKED
     assert db.session.get(MappingImport, mapping_import.id).summary["error"] == 1
+
+
+def test_a_linked_row_changed_by_a_file_stops_syncing(shop, client, run_jobs):
+    owner, store, account = shop
+    a = _skus(1)[0]
+    x, y = unique_variants(store.id, 2)
+    set_link_target(db.session, _link(a), [Target(x.id)], expected_version=None, actor=owner)
+    assign_links(db.session, account, [_link(a)], actor=owner, batch=None)
+    db.session.commit()
+    _upload(client, f"seller sku,store sku\n{a.seller_sku},{y.sku}\n")
+    run_jobs()
+    stopped = []
+    with links_stopped.connected_to(lambda sender, link_ids: stopped.extend(link_ids)):
+        client.post_form(f"/mappings/imports/{_latest().id}/apply")
+        run_jobs()
+    assert stopped == [_link(a).id]
+    assert (_link(a).state, _link(a).store_sku_id) == (LinkState.MAPPED, y.id)

@@ -7,6 +7,7 @@ file applied twice changes nothing the second time (every row is then *unchanged
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -51,7 +52,7 @@ from webapp.linking.services import NO_STORE_MESSAGE
 from webapp.linking.signals import links_stopped
 from webapp.types import UTCDateTime
 
-STAGE_BATCH = 5_000
+STAGE_BATCH = 20_000
 APPLY_BATCH = 50_000
 FIRST_ERRORS = 20
 APPLY_RESULT_KEYS = ("rows", "new", "changed", "unlink", "unchanged", "duplicate", "error")
@@ -123,30 +124,51 @@ def check_mapping_import(
     return summary
 
 
+STAGE_COLUMNS = (
+    "import_id",
+    "line",
+    "marketplace_key",
+    "store_sku",
+    "quantity",
+    "action",
+    "raw",
+    "parse_error",
+)
+
+
 def _stage(session: Session, import_id: int, rows: Iterator[MappingRow], progress) -> None:
-    batch: list[dict[str, Any]] = []
+    """Write the rows as read, in batches, straight through the driver: a million rows go
+    in without building a million parameter dicts."""
+    connection = session.connection()
+    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    statement = (
+        f"INSERT INTO {_rows.name} ({', '.join(STAGE_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(STAGE_COLUMNS))})"
+    )
+    dumps = json.dumps
+    batch: list[tuple[Any, ...]] = []
     staged = 0
     for row in rows:
         batch.append(
-            {
-                "import_id": import_id,
-                "line": row.line,
-                "marketplace_key": row.marketplace_sku[:255],
-                "store_sku": row.store_sku[:255],
-                "quantity": row.quantity or 1,
-                "action": row.action,
-                "raw": row.raw,
-                "parse_error": row.error,
-            }
+            (
+                import_id,
+                row.line,
+                row.marketplace_sku[:255],
+                row.store_sku[:255],
+                row.quantity or 1,
+                row.action,
+                dumps(row.raw),
+                row.error,
+            )
         )
         if len(batch) >= STAGE_BATCH:
-            session.connection().execute(insert(_rows), batch)
+            connection.exec_driver_sql(statement, batch)
             staged += len(batch)
             batch.clear()
             if progress:
                 progress.update(done=staged, message=f"Read {staged:,} rows")
     if batch:
-        session.connection().execute(insert(_rows), batch)
+        connection.exec_driver_sql(statement, batch)
         staged += len(batch)
     if progress:
         progress.update(done=staged, total=staged, message=f"Read {staged:,} rows", force=True)
@@ -433,6 +455,13 @@ class _LinkWriter:
         account_id = session.scalar(
             select(MappingImport.account_id).where(MappingImport.id == import_id)
         )
+        self.has_linked = session.scalar(
+            select(
+                exists().where(
+                    _links.c.account_id == account_id, _links.c.state == LinkState.LINKED.value
+                )
+            )
+        )
         self.has_kits = session.scalar(
             select(
                 exists().where(
@@ -454,10 +483,14 @@ class _LinkWriter:
         store_sku_id = case((unlinking, null()), else_=_rows.c.store_sku_id)
         quantity = case((unlinking, 1), else_=_rows.c.quantity)
         now = utcnow()
-        stopped = list(
-            self.session.scalars(
-                select(_links.c.id).where(in_range, _links.c.state == LinkState.LINKED.value)
+        stopped = (
+            list(
+                self.session.scalars(
+                    select(_links.c.id).where(in_range, _links.c.state == LinkState.LINKED.value)
+                )
             )
+            if self.has_linked
+            else []
         )
         events = self.session.execute(
             insert(LinkEvent.__table__).from_select(
