@@ -69,15 +69,21 @@ def run_mapping_apply(job_run_id: int) -> dict[str, Any]:
     return run_tracked(job_run_id, work)
 
 
-def start_mapping_check(session: Session, mapping_import: MappingImport, actor: User | None):
-    run = start_job(
+def _start(
+    session: Session, kind: JobKind, mapping_import: MappingImport, actor: User | None
+) -> JobRun:
+    return start_job(
         session,
-        kind=JobKind.MAPPING_CHECK,
+        kind=kind,
         organization_id=mapping_import.organization_id,
         account_id=mapping_import.account_id,
         actor=actor,
         params={"import_id": mapping_import.id},
     )
+
+
+def start_mapping_check(session: Session, mapping_import: MappingImport, actor: User | None):
+    run = _start(session, JobKind.MAPPING_CHECK, mapping_import, actor)
     mapping_import.check_job_id = run.id
     session.commit()
     return run
@@ -86,14 +92,7 @@ def start_mapping_check(session: Session, mapping_import: MappingImport, actor: 
 def start_mapping_apply(session: Session, mapping_import: MappingImport, actor: User | None):
     if mapping_import.status is not MappingImportStatus.CHECKED:
         raise JobError("Only a checked file that was not applied yet can be applied.")
-    run = start_job(
-        session,
-        kind=JobKind.MAPPING_APPLY,
-        organization_id=mapping_import.organization_id,
-        account_id=mapping_import.account_id,
-        actor=actor,
-        params={"import_id": mapping_import.id},
-    )
+    run = _start(session, JobKind.MAPPING_APPLY, mapping_import, actor)
     mapping_import.apply_job_id = run.id
     mapping_import.status = MappingImportStatus.APPLYING  # the page shows the apply's progress
     session.commit()

@@ -115,6 +115,23 @@ def run_undo(job_run_id: int) -> dict[str, Any]:
     return run_tracked(job_run_id, work)
 
 
+def _start_for_account(
+    session: Session,
+    kind: JobKind,
+    account: MarketplaceAccount,
+    actor: User | None,
+    params: dict[str, Any],
+) -> JobRun:
+    return start_job(
+        session,
+        kind=kind,
+        organization_id=account.organization_id,
+        account_id=account.id,
+        actor=actor,
+        params=params,
+    )
+
+
 def start_automap(
     session: Session, account: MarketplaceAccount, excluded_link_ids: Iterable[int], actor: User
 ) -> JobRun:
@@ -130,13 +147,8 @@ def start_automap(
             f"Auto-map is already running for {account.name} (job {running.id}). "
             "Wait for it to finish, then open the preview again."
         )
-    return start_job(
-        session,
-        kind=JobKind.AUTOMAP,
-        organization_id=account.organization_id,
-        account_id=account.id,
-        actor=actor,
-        params={"excluded_link_ids": excluded},
+    return _start_for_account(
+        session, JobKind.AUTOMAP, account, actor, {"excluded_link_ids": excluded}
     )
 
 
@@ -144,14 +156,7 @@ def start_assign(
     session: Session, account: MarketplaceAccount, link_ids: list[int] | None, actor: User
 ) -> JobRun:
     """Assign the selected rows, or every mapped row when `link_ids` is None."""
-    return start_job(
-        session,
-        kind=JobKind.ASSIGN,
-        organization_id=account.organization_id,
-        account_id=account.id,
-        actor=actor,
-        params={"link_ids": link_ids},
-    )
+    return _start_for_account(session, JobKind.ASSIGN, account, actor, {"link_ids": link_ids})
 
 
 def start_bulk_unlink(
@@ -159,14 +164,7 @@ def start_bulk_unlink(
 ) -> JobRun:
     if not link_ids:
         raise JobError("Select the rows to unlink first.")
-    return start_job(
-        session,
-        kind=JobKind.BULK_UNLINK,
-        organization_id=account.organization_id,
-        account_id=account.id,
-        actor=actor,
-        params={"link_ids": link_ids},
-    )
+    return _start_for_account(session, JobKind.BULK_UNLINK, account, actor, {"link_ids": link_ids})
 
 
 def start_undo(session: Session, run: JobRun, actor: User) -> JobRun:
