@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -96,6 +97,43 @@ def test_upload_dry_run_confirm_and_error_report(shop, client, run_jobs):
     run_jobs()
     again = _latest()
     assert (again.summary["new"], again.summary["changed"], again.summary["unchanged"]) == (0, 0, 2)
+
+
+def test_the_error_report_gives_back_multi_line_rows_as_uploaded(shop, client, run_jobs):
+    owner, store, account = shop
+    a, b = _skus(2)
+    x = unique_variants(store.id, 1)[0]
+    text = (
+        "Seller SKU,Store SKU,Note\r\n"
+        f'{a.seller_sku},{x.sku},"two\r\nlines"\r\n'
+        f'UNKNOWN-1,{x.sku},"three\r\nmore\r\nlines"\r\n'
+        "\r\n"
+        f"{b.seller_sku},NOT-IN-STORE\r\n"
+    )
+    _upload(client, text)
+    run_jobs()
+    mapping_import = _latest()
+    report = _text(client.get(f"/mappings/imports/{mapping_import.id}/errors.csv"))
+    rows = list(csv.reader(io.StringIO(report)))
+    assert rows == [
+        ["Seller SKU", "Store SKU", "Note", "error"],
+        ["UNKNOWN-1", x.sku, "three\r\nmore\r\nlines", rows[1][3]],
+        [b.seller_sku, "NOT-IN-STORE", "", rows[2][3]],
+    ]
+    assert rows[1][3].startswith("TikTok SKU not found")
+    assert rows[2][3].startswith("Store SKU not found")
+
+
+def test_the_error_report_of_a_file_no_longer_kept_says_so(app, shop, client, run_jobs):
+    _upload(client, "Seller SKU,Store SKU\nUNKNOWN-1,X\n")
+    run_jobs()
+    mapping_import = _latest()
+    (Path(app.instance_path) / "uploads" / mapping_import.stored_name).unlink()
+    response = client.get(
+        f"/mappings/imports/{mapping_import.id}/errors.csv", follow_redirects=True
+    )
+    assert response.status_code == 200
+    assert "no longer kept" in response.get_data(as_text=True)
 
 
 def test_unlink_rows_and_sku_ids(shop, client, run_jobs):

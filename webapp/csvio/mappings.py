@@ -7,7 +7,7 @@ file applied twice changes nothing the second time (every row is then *unchanged
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from webapp.csvio.models import (
     MappingImportStatus,
     RowOutcome,
 )
-from webapp.csvio.reader import CsvRefused
+from webapp.csvio.reader import CsvRefused, iter_records
 from webapp.csvio.writer import MAPPING_HEADER, csv_lines
 from webapp.dbutil import chunked
 from webapp.domain import DomainError
@@ -131,35 +131,25 @@ STAGE_COLUMNS = (
     "store_sku",
     "quantity",
     "action",
-    "raw",
     "parse_error",
 )
 
 
 def _stage(session: Session, import_id: int, rows: Iterator[MappingRow], progress) -> None:
     """Write the rows as read, in batches, straight through the driver: a million rows go
-    in without building a million parameter dicts."""
+    in without building a million parameter dicts. The cells as uploaded are not kept: the
+    error report reads them from the stored file again."""
     connection = session.connection()
     marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     statement = (
         f"INSERT INTO {_rows.name} ({', '.join(STAGE_COLUMNS)}) "
         f"VALUES ({', '.join([marker] * len(STAGE_COLUMNS))})"
     )
-    dumps = json.dumps
     batch: list[tuple[Any, ...]] = []
     staged = 0
-    for row in rows:
+    for line, marketplace_sku, store_sku, quantity, action, _, error, _ in rows:
         batch.append(
-            (
-                import_id,
-                row.line,
-                row.marketplace_sku[:255],
-                row.store_sku[:255],
-                row.quantity or 1,
-                row.action,
-                dumps(row.raw),
-                row.error,
-            )
+            (import_id, line, marketplace_sku[:255], store_sku[:255], quantity or 1, action, error)
         )
         if len(batch) >= STAGE_BATCH:
             connection.exec_driver_sql(statement, batch)
@@ -175,19 +165,38 @@ def _stage(session: Session, import_id: int, rows: Iterator[MappingRow], progres
 
 
 def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, Any]:
-    """Match each staged row to its link and store SKU and decide its outcome."""
+    """Match each staged row to its link and store SKU and decide its outcome, in three
+    statements over all the rows: match, explain what did not match, compare with the links."""
     account = session.get(MarketplaceAccount, mapping_import.account_id)
     if account.store_id is None:
         raise MappingImportError(NO_STORE_MESSAGE)
     started = utcnow()
     mine = R.import_id == mapping_import.id
+    catalogs = _Catalogs(account.id, account.store_id)
     session.execute(
         _update_rows()
         .where(mine)
-        .values(link_id=None, store_sku_id=None, outcome=None, error=R.parse_error)
+        .values(
+            link_id=case((R.parse_error.is_(None), catalogs.link_of(R.marketplace_key))),
+            store_sku_id=case(
+                (and_(R.parse_error.is_(None), R.action == "link"), catalogs.variant(R.store_sku))
+            ),
+            error=None,
+            outcome=None,
+        )
     )
-    _match_marketplace(session, mine, account.id)
-    _match_store(session, mine, account.store_id)
+    session.execute(
+        _update_rows()
+        .where(
+            mine,
+            or_(
+                R.parse_error.is_not(None),
+                R.link_id.is_(None),
+                and_(R.action == "link", R.store_sku_id.is_(None)),
+            ),
+        )
+        .values(error=catalogs.explain(), outcome=RowOutcome.ERROR)
+    )
     _decide_outcomes(session, mine)
     _mark_repeats(session, mapping_import.id)
     summary = summarize(session, mapping_import)
@@ -198,119 +207,111 @@ def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, A
         for line, error in session.execute(
             select(R.line, R.error)
             .where(mine, R.outcome == RowOutcome.ERROR)
-            .order_by(R.line)
+            .order_by(R.id)
             .limit(FIRST_ERRORS)
         )
     ]
     return summary
 
 
-def _set_error(session: Session, condition, message) -> None:
-    session.execute(_update_rows().where(condition, R.error.is_(None)).values(error=message))
+class _Catalogs:
+    """SQL expressions that look a staged row's SKUs up in the account's links and its store's
+    catalog. A seller SKU shared by several TikTok SKUs, or a store SKU shared by several
+    variants, matches nothing: the row is then explained rather than guessed."""
 
-
-def _match_marketplace(session: Session, mine, account_id: int) -> None:
-    in_account = and_(
-        MarketplaceSku.account_id == account_id, Link.marketplace_sku_id == MarketplaceSku.id
-    )
-    # A TikTok SKU id is unique; a seller SKU may be shared by several TikTok SKUs.
-    session.execute(
-        _update_rows()
-        .where(mine, R.error.is_(None), in_account, MarketplaceSku.sku_id == R.marketplace_key)
-        .values(link_id=Link.id)
-    )
-    shared = (
-        select(MarketplaceSku.seller_sku)
-        .where(MarketplaceSku.account_id == account_id, MarketplaceSku.seller_sku != "")
-        .group_by(MarketplaceSku.seller_sku)
-        .having(func.count() > 1)
-    )
-    _set_error(
-        session,
-        and_(mine, R.link_id.is_(None), R.marketplace_key.in_(shared)),
-        "Several TikTok SKUs share this seller SKU: use the TikTok SKU ID instead.",
-    )
-    session.execute(
-        _update_rows()
-        .where(
-            mine,
-            R.error.is_(None),
-            R.link_id.is_(None),
-            in_account,
-            MarketplaceSku.seller_sku == R.marketplace_key,
+    def __init__(self, account_id: int, store_id: int):
+        self.account_id = account_id
+        live = and_(StoreSku.store_id == store_id, StoreSku.gone_at.is_(None))
+        self.variants = and_(live, StoreSku.is_parent.is_(False))
+        self.parents = and_(live, StoreSku.is_parent.is_(True))
+        self.shared_seller_skus = (
+            select(MarketplaceSku.seller_sku)
+            .where(MarketplaceSku.account_id == account_id, MarketplaceSku.seller_sku != "")
+            .group_by(MarketplaceSku.seller_sku)
+            .having(func.count() > 1)
         )
-        .values(link_id=Link.id)
-    )
-    _set_error(
-        session,
-        and_(mine, R.link_id.is_(None)),
-        "TikTok SKU not found in this account (import the shop's products if it is new).",
-    )
-
-
-def _match_store(session: Session, mine, store_id: int) -> None:
-    linking = R.action == "link"
-    live = and_(StoreSku.store_id == store_id, StoreSku.gone_at.is_(None))
-    shared = (
-        select(StoreSku.sku)
-        .where(live, StoreSku.is_parent.is_(False))
-        .group_by(StoreSku.sku)
-        .having(func.count() > 1)
-    )
-    _set_error(
-        session,
-        and_(mine, linking, R.store_sku.in_(shared)),
-        "Store SKU is ambiguous: several store products share it. Link this row in the grid.",
-    )
-    session.execute(
-        _update_rows()
-        .where(
-            mine,
-            linking,
-            R.error.is_(None),
-            live,
-            StoreSku.is_parent.is_(False),
-            StoreSku.sku == R.store_sku,
+        self.shared_store_skus = (
+            select(StoreSku.sku)
+            .where(self.variants)
+            .group_by(StoreSku.sku)
+            .having(func.count() > 1)
         )
-        .values(store_sku_id=StoreSku.id)
-    )
-    parents = select(StoreSku.sku).where(live, StoreSku.is_parent.is_(True))
-    _set_error(
-        session,
-        and_(mine, linking, R.store_sku_id.is_(None), R.store_sku.in_(parents)),
-        "Store SKU is a parent (configurable) product, not a sellable variant: "
-        "use a variant's SKU.",
-    )
-    _set_error(
-        session,
-        and_(mine, linking, R.store_sku_id.is_(None)),
-        "Store SKU not found in the store catalog (refresh the catalog if it was added lately).",
-    )
+
+    def _link_where(self, condition):
+        return (
+            select(Link.id)
+            .join(MarketplaceSku, Link.marketplace_sku_id == MarketplaceSku.id)
+            .where(MarketplaceSku.account_id == self.account_id, condition)
+            .scalar_subquery()
+        )
+
+    def link_of(self, key):
+        """The link of the TikTok SKU with this SKU id, or else with this (unshared) seller
+        SKU."""
+        by_seller_sku = case(
+            (key.in_(self.shared_seller_skus), null()),
+            else_=self._link_where(MarketplaceSku.seller_sku == key),
+        )
+        return func.coalesce(self._link_where(MarketplaceSku.sku_id == key), by_seller_sku)
+
+    def variant(self, sku):
+        return case(
+            (sku.in_(self.shared_store_skus), null()),
+            else_=select(StoreSku.id).where(self.variants, StoreSku.sku == sku).scalar_subquery(),
+        )
+
+    def explain(self):
+        """Why a row has no link or no store SKU: the error it is reported with."""
+        return case(
+            (R.parse_error.is_not(None), R.parse_error),
+            (
+                and_(R.link_id.is_(None), R.marketplace_key.in_(self.shared_seller_skus)),
+                "Several TikTok SKUs share this seller SKU: use the TikTok SKU ID instead.",
+            ),
+            (
+                R.link_id.is_(None),
+                "TikTok SKU not found in this account (import the shop's products if it is new).",
+            ),
+            (
+                R.store_sku.in_(self.shared_store_skus),
+                "Store SKU is ambiguous: several store products share it. "
+                "Link this row in the grid.",
+            ),
+            (
+                exists().where(self.parents, StoreSku.sku == R.store_sku),
+                "Store SKU is a parent (configurable) product, not a sellable variant: "
+                "use a variant's SKU.",
+            ),
+            else_="Store SKU not found in the store catalog "
+            "(refresh the catalog if it was added lately).",
+        )
 
 
 def _decide_outcomes(session: Session, mine) -> None:
-    session.execute(
-        _update_rows().where(mine, R.error.is_not(None)).values(outcome=RowOutcome.ERROR)
-    )
-    # A kit cannot be written in one CSV row: a row naming its first store SKU leaves it be,
-    # so export → edit → import never takes a kit apart.
+    """Compare every matched row with its link, in one statement. A kit cannot be written in
+    one CSV row: a row naming its first store SKU leaves it be, so export → edit → import never
+    takes a kit apart."""
     same_target = and_(
         Link.store_sku_id == R.store_sku_id,
         Link.quantity == R.quantity,
         Link.state.in_([LinkState.MAPPED, LinkState.LINKED]),
     )
-    for outcome, condition in (
-        (RowOutcome.UNCHANGED, and_(R.action == "unlink", Link.state == LinkState.NOT_LINKED)),
-        (RowOutcome.UNLINK, R.action == "unlink"),
-        (RowOutcome.UNCHANGED, same_target),
-        (RowOutcome.NEW, or_(Link.store_sku_id.is_(None), Link.state == LinkState.NOT_LINKED)),
-        (RowOutcome.CHANGED, R.action == "link"),
-    ):
-        session.execute(
-            _update_rows()
-            .where(mine, R.outcome.is_(None), Link.id == R.link_id, condition)
-            .values(outcome=outcome)
-        )
+    unlinking = R.action == "unlink"
+    outcome = case(
+        (and_(unlinking, Link.state == LinkState.NOT_LINKED), RowOutcome.UNCHANGED.value),
+        (unlinking, RowOutcome.UNLINK.value),
+        (same_target, RowOutcome.UNCHANGED.value),
+        (
+            or_(Link.store_sku_id.is_(None), Link.state == LinkState.NOT_LINKED),
+            RowOutcome.NEW.value,
+        ),
+        else_=RowOutcome.CHANGED.value,
+    )
+    session.execute(
+        _update_rows()
+        .where(mine, R.outcome.is_(None), Link.id == R.link_id)
+        .values(outcome=outcome)
+    )
 
 
 def _mark_repeats(session: Session, import_id: int) -> None:
@@ -567,20 +568,41 @@ class _LinkWriter:
 # --- reports ----------------------------------------------------------------------------------
 
 
-def error_report_lines(session: Session, mapping_import: MappingImport) -> Iterator[str]:
-    """The rejected rows as they were uploaded, with an `error` column, ready to fix and upload
-    again."""
-    rows = session.execute(
-        select(R.raw, R.error)
+def error_report_lines(
+    session: Session, mapping_import: MappingImport, path: Path
+) -> Iterator[str]:
+    """The rejected rows as they were uploaded, read again from the stored file, with an
+    `error` column: ready to fix and upload again."""
+    if not path.is_file():
+        raise MappingImportError(
+            "The uploaded file is no longer kept, so its rows cannot be listed; upload it again."
+        )
+    errors = session.execute(
+        select(R.line, R.error)
         .where(R.import_id == mapping_import.id, R.outcome == RowOutcome.ERROR)
-        .order_by(R.line)
+        .order_by(R.id)
         .execution_options(yield_per=5_000)
     )
     width = len(mapping_import.header)
-    yield from csv_lines(
+    return csv_lines(
         [*mapping_import.header, "error"],
-        ([*(raw + [""] * (width - len(raw)))[:width], error] for raw, error in rows),
+        (
+            [*(record + [""] * (width - len(record)))[:width], error]
+            for record, error in _rejected(path, errors)
+        ),
     )
+
+
+def _rejected(path: Path, errors) -> Iterator[tuple[list[str], str]]:
+    """The file's records whose line has an error, with it: both come in line order."""
+    records = iter_records(path)
+    next(records, None)  # the header
+    line, record = 0, None
+    for error_line, error in errors:
+        while line < error_line:
+            line, record = next(records, (math.inf, None))
+        if line == error_line:
+            yield record, error
 
 
 def export_lines(session: Session, query: GridQuery) -> Iterator[str]:

@@ -57,14 +57,13 @@ class MappingImport(Base):
 
 
 class MappingImportRow(Base):
-    """One data row of a mapping file, with what checking it found."""
+    """One data row of a mapping file, with what checking it found. The cells as uploaded
+    stay in the stored file, where the error report reads them."""
 
     __tablename__ = "mapping_import_rows"
-    __table_args__ = (
-        Index("ix_mapping_import_rows_import_line", "import_id", "line"),
-        Index("ix_mapping_import_rows_import_key", "import_id", "marketplace_key"),
-        Index("ix_mapping_import_rows_import_store_sku", "import_id", "store_sku"),
-    )
+    # Rows are staged in the file's order, so within an import `id` follows `line`: one index
+    # serves reading them in order and the apply's ranges of ids.
+    __table_args__ = (Index("ix_mapping_import_rows_import_id", "import_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("mapping_imports.id", ondelete="CASCADE"))
@@ -73,7 +72,6 @@ class MappingImportRow(Base):
     store_sku: Mapped[str] = mapped_column(String(255), default="")
     quantity: Mapped[int] = mapped_column(default=1)
     action: Mapped[str] = mapped_column(String(16), default="link")
-    raw: Mapped[list[str]] = mapped_column(JSON, default=list)
     parse_error: Mapped[str | None] = mapped_column(String(500))  # what reading the row found
     error: Mapped[str | None] = mapped_column(String(500))  # parse_error or what checking found
     link_id: Mapped[int | None]

@@ -27,7 +27,7 @@ from webapp.csvio.mappings import (
     export_lines,
 )
 from webapp.csvio.models import MappingImport
-from webapp.csvio.uploads import save_upload
+from webapp.csvio.uploads import save_upload, stored_path
 from webapp.csvio.writer import mapping_template
 from webapp.domain import DomainError
 from webapp.extensions import db
@@ -107,7 +107,13 @@ def apply(import_id: int):
 def error_report(import_id: int):
     mapping_import = get_or_404(MappingImport, import_id)
     name = f"mapping-errors-{mapping_import.id}.csv"
-    return _csv_download(error_report_lines(db.session, mapping_import), name)
+    path = stored_path(mapping_import.stored_name)
+    try:
+        lines = error_report_lines(db.session, mapping_import, path)
+    except DomainError as error:
+        flash(str(error), "error")
+        return redirect(url_for("mappings.show", import_id=mapping_import.id))
+    return _csv_download(lines, name)
 
 
 @bp.get("/template.csv")
