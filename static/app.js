@@ -95,4 +95,17 @@
       if (action) action.focus();
     }
   });
+
+  // Adding a store: only the chosen platform's credential fields show (all show without JS).
+  function showChosenPlatform() {
+    var select = document.getElementById("platform");
+    if (!select) return;
+    document.querySelectorAll("fieldset[data-platform]").forEach(function (fieldset) {
+      fieldset.hidden = fieldset.getAttribute("data-platform") !== select.value;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", showChosenPlatform);
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "platform") showChosenPlatform();
+  });
 })();

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import config
 from webapp.demo import DEMO_USERS
 from webapp.redis_server import OwnedRedis, RedisServerError, ensure_redis, port_is_free
+from webapp.sandbox.server import SANDBOXES
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -42,24 +43,31 @@ class StartupError(Exception):
 @dataclass(frozen=True)
 class Ports:
     web: int
-    tiktok: int
-    magento: int
+    sandboxes: dict[str, int]  # each emulated platform's port, by its name in SANDBOXES
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Ports:
         return cls(
             web=int(environ.get("PORT", 5000)),
-            tiktok=int(environ.get("SANDBOX_TIKTOK_PORT", 5001)),
-            magento=int(environ.get("SANDBOX_MAGENTO_PORT", 5002)),
+            sandboxes={
+                name: int(environ.get(_port_variable(name), port))
+                for name, (_, port) in SANDBOXES.items()
+            },
         )
+
+    @property
+    def tiktok(self) -> int:
+        return self.sandboxes["tiktok"]
 
     def named(self) -> dict[str, tuple[int, str]]:
         """Each port with the variable that chooses another."""
-        return {
-            "web app": (self.web, "PORT"),
-            "TikTok Shop sandbox": (self.tiktok, "SANDBOX_TIKTOK_PORT"),
-            "Magento sandbox": (self.magento, "SANDBOX_MAGENTO_PORT"),
+        return {"web app": (self.web, "PORT")} | {
+            f"{name} sandbox": (port, _port_variable(name)) for name, port in self.sandboxes.items()
         }
+
+
+def _port_variable(sandbox: str) -> str:
+    return f"SANDBOX_{sandbox.upper()}_PORT"
 
 
 @dataclass
@@ -139,7 +147,7 @@ def child_environment(redis_url: str, ports: Ports) -> dict[str, str]:
     env = dict(os.environ, REDIS_URL=redis_url)
     env.setdefault("TIKTOK_API_BASE_URL", f"http://{HOST}:{ports.tiktok}")
     env.setdefault("TIKTOK_AUTH_BASE_URL", f"http://{HOST}:{ports.tiktok}")
-    env.setdefault("SANDBOX_MAGENTO_URL", f"http://{HOST}:{ports.magento}")
+    env.setdefault("SANDBOX_MAGENTO_URL", f"http://{HOST}:{ports.sandboxes['magento']}")
     return env
 
 
@@ -197,17 +205,16 @@ def seed(app: Flask) -> None:
 
 def start_sandbox(processes: ManagedProcesses, ports: Ports) -> None:
     redirect_uri = f"http://{HOST}:{ports.web}/accounts/tiktok/callback"
-    args = [sys.executable, "-m", "webapp.sandbox", "--tiktok-port", str(ports.tiktok)]
-    args += ["--magento-port", str(ports.magento), "--redirect-uri", redirect_uri]
+    args = [sys.executable, "-m", "webapp.sandbox", "--redirect-uri", redirect_uri]
+    for name, port in ports.sandboxes.items():
+        args += [f"--{name}-port", str(port)]
     args += ["--tiktok-skus", str(config.Config.DEMO_TIKTOK_SKUS)]
     args += ["--products", str(config.Config.DEMO_PRODUCTS)]
     log = config.INSTANCE_DIR / "sandbox.log"  # its request log would drown everything else
-    say(
-        f"Starting the sandbox APIs (TikTok Shop :{ports.tiktok}, Magento :{ports.magento}), "
-        f"logging to {log}…"
-    )
+    listed = ", ".join(f"{name} :{port}" for name, port in ports.sandboxes.items())
+    say(f"Starting the sandbox APIs ({listed}), logging to {log}…")
     sandbox = processes.start("sandbox", args, log=log)
-    wait_for_ports(sandbox, [ports.tiktok, ports.magento], SANDBOX_START_TIMEOUT)
+    wait_for_ports(sandbox, list(ports.sandboxes.values()), SANDBOX_START_TIMEOUT)
 
 
 def start_worker_and_web(processes: ManagedProcesses, ports: Ports) -> None:

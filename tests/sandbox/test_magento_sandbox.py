@@ -2,31 +2,74 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 import requests
 
-from webapp.sandbox.magento import magento_time
+from tests.builders import serve_sandbox
+from webapp.sandbox.magento import create_magento_sandbox, magento_time
+from webapp.sandbox.settings import SandboxSettings
+
+
+class Client:
+    """GET/POST/PUT helpers with the integration token; pass `token=` to use another."""
+
+    def __init__(self, base, token):
+        self.base = base
+        self.token = token
+
+    def headers(self, token):
+        token = self.token if token is ... else token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def get(self, path, params=None, token=...):
+        return requests.get(
+            f"{self.base}/rest/V1{path}", params=params, headers=self.headers(token), timeout=5
+        )
+
+    def post(self, path, json=None, token=...):
+        return requests.post(
+            f"{self.base}/rest/V1{path}", json=json, headers=self.headers(token), timeout=5
+        )
+
+    def put(self, path, json, token=...):
+        return requests.put(
+            f"{self.base}/rest/V1{path}", json=json, headers=self.headers(token), timeout=5
+        )
+
+    def control(self, path, json=None):
+        """POST to a control endpoint (no token)."""
+        return requests.post(f"{self.base}/__sandbox__/magento/{path}", json=json, timeout=5)
+
+    def created_orders(self):
+        return requests.get(f"{self.base}/__sandbox__/magento/orders", timeout=5).json()["orders"]
 
 
 @pytest.fixture
 def magento(sandbox):
-    """GET/POST helpers with the integration token; pass `token=` to use another."""
+    return Client(sandbox.url("magento"), sandbox.settings.magento_token)
 
-    class Client:
-        base = sandbox.url("magento")
 
-        def get(self, path, params=None, token=sandbox.settings.magento_token):
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            return requests.get(f"{self.base}/rest/V1{path}", params=params, headers=headers)
+@pytest.fixture(scope="module")
+def own_sandbox():
+    """A Magento sandbox of this module's own, for the tests that change prices and orders."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    settings = SandboxSettings(tiktok_skus=400, products=100)
+    with serve_sandbox(create_magento_sandbox, settings) as (url, app, catalog):
+        yield SimpleNamespace(url=url, settings=settings, catalog=catalog)
 
-        def post(self, path, json, token=sandbox.settings.magento_token):
-            headers = {"Authorization": f"Bearer {token}"}
-            return requests.post(f"{self.base}/rest/V1{path}", json=json, headers=headers)
 
-    return Client()
+@pytest.fixture
+def store(own_sandbox):
+    """A client of the module's own sandbox, reset to the demo catalog with no orders."""
+    client = Client(own_sandbox.url, own_sandbox.settings.magento_token)
+    client.control("reset").raise_for_status()
+    client.catalog = own_sandbox.catalog
+    return client
 
 
 def criteria(*filter_groups, page_size=None, current_page=None, sort=None):
@@ -61,6 +104,7 @@ def custom(item, code):
         ("/store/storeConfigs", "Magento_Backend::store"),
         ("/categories/list", "Magento_Catalog::categories"),
         ("/inventory/source-items", "Magento_InventoryApi::source"),
+        ("/orders", "Magento_Sales::actions_view"),
     ],
 )
 @pytest.mark.parametrize("token", [None, "wrong-token"])
@@ -268,6 +312,162 @@ def test_saving_source_items_sets_quantities(sandbox, magento):
     assert after["quantity"] == 77
     assert unknown.status_code == 400
     assert magento.post("/inventory/source-items", {"items": []}).status_code == 400
+
+
+def test_source_items_are_validated_like_msi(sandbox, magento):
+    sku = next(p.sku for p in sandbox.catalog.store_products if p.type_id == "simple")
+    good = {"sku": sku, "source_code": "default", "quantity": 1234, "status": 1}
+
+    def save(*items):
+        return magento.post("/inventory/source-items", {"sourceItems": list(items)})
+
+    without_sku = save({"source_code": "default", "quantity": 1, "status": 1})
+    without_status = save({"sku": sku, "source_code": "default", "quantity": 1})
+    unknown_sku = save(good, {**good, "sku": "NO-SUCH-SKU"})
+    unknown_source = save({**good, "source_code": "moon_base"})
+    nothing = save()
+
+    assert without_sku.status_code == 400
+    assert without_sku.json() == {
+        "message": 'Validation Failed: "sku" can not be empty.',
+        "errors": [{"message": '"%field" can not be empty.', "parameters": {"field": "sku"}}],
+    }
+    assert without_status.json()["errors"] == [
+        {"message": '"%field" should be numeric.', "parameters": {"field": "status"}}
+    ]
+    assert unknown_sku.status_code == 400
+    assert unknown_sku.json() == {
+        "message": "Following products with requested skus were not found: %1",
+        "parameters": ["NO-SUCH-SKU"],
+    }
+    assert unknown_source.json() == {"message": "Could not save Source Item"}
+    assert nothing.json() == {"message": "Input data is empty"}
+    stock = magento.get("/inventory/source-items", criteria([("sku", sku, "eq")])).json()
+    assert 1234 not in [item["quantity"] for item in stock["items"]]  # a refused batch saves none
+
+
+def test_base_prices_save_the_valid_ones_and_answer_the_refused(store):
+    counts = Counter(p.sku for p in store.catalog.store_products)
+    shared = next(sku for sku, n in counts.items() if n == 2)
+    parent = next(p for p in store.catalog.store_products if p.type_id == "configurable")
+
+    saved = store.post(
+        "/products/base-prices", {"prices": [{"price": 7.25, "store_id": 0, "sku": shared}]}
+    )
+    refused = store.post(
+        "/products/base-prices",
+        {
+            "prices": [
+                {"sku": "not_existing_sku", "price": -9999, "store_id": 9999},
+                {"sku": parent.sku, "price": 10, "store_id": 0},
+            ]
+        },
+    )
+    shared_items = store.get("/products", criteria([("sku", shared, "eq")])).json()["items"]
+
+    assert saved.status_code == 200 and saved.json() == []
+    assert [item["price"] for item in shared_items] == [7.25, 7.25]  # every product of the SKU
+    assert refused.status_code == 200
+    assert refused.json() == [
+        {
+            "message": "Invalid attribute %fieldName = %fieldValue.",
+            "parameters": ["SKU", "not_existing_sku"],
+        },
+        {
+            "message": "Invalid attribute %fieldName = %fieldValue.",
+            "parameters": ["Price", "-9999"],
+        },
+        {
+            "message": "Requested store is not found. Row ID: SKU = not_existing_sku, "
+            "Store ID: 9999.",
+            "parameters": ["not_existing_sku", "9999"],
+        },
+        {
+            "message": "Invalid attribute %fieldName = %fieldValue.",
+            "parameters": ["SKU", parent.sku],
+        },
+    ]
+    assert store.post("/products/base-prices", {"items": []}).status_code == 400
+
+
+ORDER = {
+    "ext_order_id": "576461413038785752",
+    "state": "processing",
+    "status": "processing",
+    "customer_email": "buyer@example.com",
+    "base_grand_total": 19.99,
+    "grand_total": 19.99,
+    "items": [{"sku": "TS-0001-BLK-M", "product_id": 2, "qty_ordered": 1, "price": 19.99}],
+    "billing_address": {"address_type": "billing", "firstname": "Jane", "lastname": "Doe"},
+    "payment": {"method": "checkmo"},
+    "extension_attributes": {
+        "shipping_assignments": [{"shipping": {"method": "freeshipping_freeshipping"}}]
+    },
+}
+
+
+def test_orders_are_saved_found_and_cancelled_once(store):
+    first = store.put("/orders/create", {"entity": ORDER})
+    second = store.put("/orders/create", {"entity": {**ORDER, "ext_order_id": "2"}})
+    by_reference = store.get("/orders", criteria([("ext_order_id", ORDER["ext_order_id"], "eq")]))
+    one = store.get("/orders/1")
+    cancelled = store.post("/orders/1/cancel")
+    again = store.post("/orders/1/cancel")
+
+    assert first.status_code == 200
+    created = first.json()
+    assert (created["entity_id"], created["increment_id"]) == (1, "000000001")
+    assert second.json()["increment_id"] == "000000002"
+    assert created["ext_order_id"] == ORDER["ext_order_id"]
+    assert created["items"][0]["sku"] == "TS-0001-BLK-M" and created["items"][0]["item_id"]
+    assert created["extension_attributes"] == ORDER["extension_attributes"]
+    assert by_reference.json()["total_count"] == 1
+    assert by_reference.json()["items"][0]["entity_id"] == 1
+    assert one.json()["state"] == "processing"
+    assert cancelled.json() is True and again.json() is False
+    assert store.get("/orders/1").json()["status"] == "canceled"
+    assert [o["entity_id"] for o in store.created_orders()] == [1, 2]
+
+
+def test_order_refusals(store):
+    missing = store.get("/orders/99")
+    cancel_missing = store.post("/orders/99/cancel")
+    no_entity = store.put("/orders/create", {"order": ORDER})
+    no_items = store.put("/orders/create", {"entity": {**ORDER, "items": []}})
+    no_token = store.put("/orders/create", {"entity": ORDER}, token=None)
+
+    not_found = {
+        "message": "The entity that was requested doesn't exist. Verify the entity and try again."
+    }
+    assert missing.status_code == cancel_missing.status_code == 404
+    assert missing.json() == cancel_missing.json() == not_found
+    assert no_entity.status_code == 400
+    assert no_entity.json()["parameters"] == {"fieldName": "entity"}
+    assert no_items.json()["parameters"] == {"fieldName": "items"}
+    assert no_token.status_code == 401
+    assert no_token.json()["parameters"] == {"resources": "Magento_Sales::create"}
+    assert store.created_orders() == []
+
+
+def test_a_merchants_edit_and_the_reset(store):
+    product = next(p for p in store.catalog.store_products if p.type_id == "simple")
+
+    edited = store.control(f"products/{product.id}", {"quantity": 3, "price": "15.5", "status": 2})
+    after = store.get("/products", criteria([("entity_id", str(product.id), "eq")])).json()
+    default = store.get(
+        "/inventory/source-items",
+        criteria([("sku", product.sku, "eq")], [("source_code", "default", "eq")]),
+    ).json()["items"][0]
+    unknown = store.control("products/9999999", {"price": 1})
+    store.control("reset")
+    restored = store.get("/products", criteria([("entity_id", str(product.id), "eq")])).json()
+
+    assert edited.json()["price"] == 15.5 and edited.json()["status"] == 2
+    assert (after["items"][0]["price"], after["items"][0]["status"]) == (15.5, 2)
+    assert default["quantity"] == 3 and default["status"] == 1
+    assert unknown.status_code == 404
+    assert restored["items"][0]["price"] == float(product.price)
+    assert restored["items"][0]["status"] == 1
 
 
 def test_fault_knobs(sandbox, magento):

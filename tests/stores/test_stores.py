@@ -26,7 +26,7 @@ def test_add_a_magento_store(owner, client, sandbox):
             "platform": "magento",
             "name": "Main store",
             "base_url": sandbox.url("magento") + "/",
-            "access_token": sandbox.settings.magento_token,
+            "magento-access_token": sandbox.settings.magento_token,
         },
     )
     assert response.status_code == 302

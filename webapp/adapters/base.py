@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import requests
 
@@ -112,8 +112,22 @@ def with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class RateLimiter(Protocol):
+    """Holds a platform's allowed rate for one account or store, across every worker.
+
+    `acquire` blocks until one more call may go out. `pause` is the platform saying "slow
+    down" (a 429, TikTok's 36009002, Shopify's `Throttled`, BigCommerce's quota headers): no
+    call for that account or store goes out for `seconds`, whichever worker makes it.
+    """
+
+    def acquire(self) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
 class HttpClient:
-    """One `requests.Session` per adapter with a base URL and a timeout on every call."""
+    """One `requests.Session` per adapter with a base URL and a timeout on every call, and an
+    optional `RateLimiter` every request waits for."""
 
     def __init__(
         self,
@@ -122,6 +136,7 @@ class HttpClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
+        limiter: RateLimiter | None = None,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"Base URL must start with http:// or https://, got {base_url!r}")
@@ -129,9 +144,19 @@ class HttpClient:
         self.timeout = timeout
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": "SKU-Bridge/0.1", **(headers or {})})
+        self.limiter = limiter
+
+    def pause(self, seconds: float | None) -> None:
+        """Tell the limiter the platform asked us to wait (adapters call this as they raise
+        `RateLimited`); without a limiter, `with_retries` alone waits."""
+        if self.limiter is not None and seconds:
+            self.limiter.pause(seconds)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """Send one request; network failures become `ConnectionFailed`."""
+        """Send one request, after the limiter allows it; network failures become
+        `ConnectionFailed`."""
+        if self.limiter is not None:
+            self.limiter.acquire()
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         kwargs.setdefault("timeout", self.timeout)
         try:
@@ -156,6 +181,7 @@ class CredentialField:
     label: str
     secret: bool = True
     help: str = ""
+    required: bool = True  # False: the connection works without it (a webhook secret)
 
 
 @dataclass(frozen=True)
@@ -189,6 +215,81 @@ class CatalogPage:
     total: int | None  # entries the whole catalog holds, when the platform says
 
 
+@dataclass(frozen=True)
+class StockLevel:
+    """What the store says now about one sellable variant: what sync pushes to TikTok Shop."""
+
+    remote_id: str
+    quantity: int | None  # units available to sell, over every location; None: not tracked
+    price: Decimal | None  # the variant's current selling price in the store's currency
+    enabled: bool  # sellable in the store (enabled / published / purchasable)
+
+
+@dataclass(frozen=True)
+class VariantUpdate:
+    """New values for one variant in the store (when TikTok Shop's data is the master: the
+    account's *store data overwrites TikTok data* is off). None leaves a value as it is."""
+
+    remote_id: str
+    quantity: int | None = None
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderAddress:
+    name: str
+    phone: str
+    lines: tuple[str, ...]  # street lines, first to last
+    city: str
+    region: str  # state or province, as the buyer wrote it
+    postal_code: str
+    country_code: str  # ISO 3166-1 alpha-2
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    remote_id: str  # the store variant's id (StoreSku.remote_id)
+    sku: str
+    name: str
+    quantity: int  # store units: TikTok units × pack size
+    unit_price: Decimal  # per store unit, in the order's currency
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A TikTok Shop order to create in the store. `reference` is the TikTok order id: the
+    adapter stores it on the order (a platform field made for it, or a tag / meta field) so
+    `find_order` finds the order again after a crash or a retry."""
+
+    reference: str
+    currency: str
+    lines: tuple[OrderLine, ...]
+    shipping_address: OrderAddress
+    email: str = ""  # TikTok Shop often hides the buyer's email
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class StoreOrder:
+    remote_id: str
+    number: str  # what the merchant sees in the store's admin: "#1001", "000000123"
+    status: str  # the store's own word for the order's status
+    cancelled: bool
+
+
+@dataclass(frozen=True)
+class StoreWebhook:
+    """What a store webhook delivery said: the variants whose stock, price or status changed.
+    `delivery_id` is the platform's id of the delivery when it sends one (for deduplication)."""
+
+    remote_ids: tuple[str, ...]
+    delivery_id: str | None = None
+
+
+class WebhookRefused(DomainError):
+    """A webhook delivery whose signature does not verify, or that cannot be read."""
+
+
 class StoreAdapter(ABC):
     """A merchant's own store. Subclasses declare their platform and the credentials they need,
     validate them in the constructor (raising `ValueError` with a readable message), and give
@@ -199,6 +300,8 @@ class StoreAdapter(ABC):
     credential_fields: ClassVar[tuple[CredentialField, ...]]
     base_url_example: ClassVar[str] = "https://shop.example.com"
 
+    supports_webhooks: ClassVar[bool] = False  # True when `parse_webhook` is implemented
+
     def __init__(
         self,
         base_url: str,
@@ -206,12 +309,15 @@ class StoreAdapter(ABC):
         *,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: RateLimiter | None = None,
     ):
-        missing = [f.label for f in self.credential_fields if not credentials.get(f.name)]
+        missing = [
+            f.label for f in self.credential_fields if f.required and not credentials.get(f.name)
+        ]
         if missing:
             raise ValueError(f"{self.label} needs: {', '.join(missing)}")
         self.credentials = dict(credentials)
-        self.http = HttpClient(base_url, timeout=timeout)
+        self.http = HttpClient(base_url, timeout=timeout, limiter=limiter)
         self.sleep = sleep
 
     @abstractmethod
@@ -221,6 +327,38 @@ class StoreAdapter(ABC):
     @abstractmethod
     def iter_catalog(self) -> Iterator[CatalogPage]:
         """Every catalog entry, page by page, parents included."""
+
+    @abstractmethod
+    def stock_levels(self, remote_ids: Sequence[str]) -> dict[str, StockLevel]:
+        """Quantity, price and status now of these variants (ids from `StoreVariant.remote_id`),
+        in as few calls as the platform allows. Ids the store no longer has are left out.
+        A read: retried on rate limits and server errors."""
+
+    @abstractmethod
+    def update_variants(self, updates: Sequence[VariantUpdate]) -> dict[str, str]:
+        """Write quantities and prices, batched the platform's way. Absolute values, so safe to
+        retry. Returns {remote_id: reason} for the variants the store refused one by one; a
+        failure of a whole call raises."""
+
+    @abstractmethod
+    def find_order(self, reference: str) -> StoreOrder | None:
+        """The order created earlier for this TikTok order id, or None. A read."""
+
+    @abstractmethod
+    def create_order(self, order: NewOrder) -> StoreOrder:
+        """Create the order, marked with `order.reference`. Not retried once the request may
+        have reached the store (a retry could create it twice): callers retry through
+        `find_order` first."""
+
+    @abstractmethod
+    def cancel_order(self, remote_id: str) -> StoreOrder:
+        """Cancel an order this adapter created (the TikTok order was cancelled). Cancelling a
+        cancelled order is not an error."""
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> StoreWebhook:
+        """Verify a webhook delivery's signature and read which variants changed. Raises
+        `WebhookRefused` when the signature does not verify."""
+        raise WebhookRefused(f"{self.label} does not send webhooks to SKU Bridge")
 
     def close(self) -> None:
         self.http.close()

@@ -8,6 +8,9 @@ from webapp.adapters.base import StoreAdapter
 
 STORE_ADAPTERS: dict[str, str] = {
     "magento": "webapp.adapters.magento:MagentoAdapter",
+    "shopify": "webapp.adapters.shopify:ShopifyAdapter",
+    "bigcommerce": "webapp.adapters.bigcommerce:BigCommerceAdapter",
+    "woocommerce": "webapp.adapters.woocommerce:WooCommerceAdapter",
 }
 
 

@@ -1,4 +1,5 @@
-"""TikTok Shop Open API client (version 202309 paths): OAuth tokens, authorized shops, products.
+"""TikTok Shop Open API client (version 202309 paths): OAuth tokens, authorized shops, products,
+stock / price / status writes, orders, and the webhooks TikTok Shop sends.
 
 It speaks the real wire format (see DESIGN.md, "API notes"): every call but the token endpoints is
 signed with the app secret and a fresh timestamp (re-signed on each retry), carries the access
@@ -11,6 +12,27 @@ reading codes: `TokenExpired` / `TokenInvalid` (reconnect), `TikTokRateLimited` 
 Code `36009004` is overloaded on TikTok's side (partner.tiktokshop.com/docv2/page/common-errors):
 its message says whether the access token, the app key, the timestamp or a parameter was refused,
 so the message decides the exception for that code.
+
+Writes and orders:
+
+- `inventory/update` and `prices/update` take one product a call, absolute values. An inventory
+  update lists every warehouse of each SKU. A refused SKU comes back inside a `code: 0` answer as
+  `data.errors[] {code, message, detail: {sku_id, extra_errors[] {warehouse_id, code, message}}}`
+  while the call's other SKUs are applied; those become `ItemFailure`s. A price update is refused
+  as a whole (a non-zero code such as 12019022 "sku ID is invalid") when one SKU is wrong.
+- `products/activate` and `/deactivate` take at most 20 product ids a call (12019120 past that);
+  refused products come back as `data.errors[] {code, message, detail: {product_id}}`.
+- `orders/search` pages with `page_size` (≤ 100) and `page_token` in the query and filters in the
+  body (`order_status`, `update_time_ge` / `update_time_lt`: lower bound inclusive, upper bound
+  exclusive); `GET /order/202309/orders?ids=a,b` reads at most 50 orders a call.
+- An order's `line_items` hold one unit each (two of a SKU are two line items);
+  `recipient_address` is absent while the order is UNPAID or ON_HOLD; `district_info` lists the
+  address levels L0 (country), L1 (state or nation), then county / city levels by name.
+- All of these writes are absolute or idempotent, so they are retried like reads. On a rate limit
+  the client tells its `RateLimiter` to pause (TikTok rarely says for how long: a second then).
+- Webhooks carry `Authorization` = lower-case hex HMAC-SHA256 keyed by the app secret over the app
+  key followed by the raw body, and a JSON body `{type, tts_notification_id, shop_id, timestamp,
+  data}`. TikTok redelivers until it gets a 200, so the same notification can arrive twice.
 """
 
 from __future__ import annotations
@@ -19,11 +41,11 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
@@ -33,7 +55,9 @@ from webapp.adapters.base import (
     AuthenticationFailed,
     HttpClient,
     InvalidResponse,
+    OrderAddress,
     RateLimited,
+    RateLimiter,
     RemoteServerError,
     retry_after_seconds,
     with_retries,
@@ -44,6 +68,17 @@ SEARCH_CAP = 10_000  # products/search refuses to read past this many results (1
 PAGE_SIZE_MAX = 100
 SIGN_EXCLUDED_PARAMS = frozenset({"sign", "access_token"})
 OPEN_WINDOW_MIN_SPAN = 7 * 86_400  # seconds; see `TikTokShopClient._halves`
+PRODUCT_IDS_PER_CALL = 20  # products/activate and /deactivate
+ORDER_IDS_PER_CALL = 50  # GET /order/202309/orders?ids=
+RATE_LIMIT_PAUSE = 1.0  # seconds the limiter holds calls back when TikTok does not say
+CITY_LEVEL_NAME = "city"
+STATE_LEVEL = "L1"
+
+# Webhook `type`s SKU Bridge subscribes to.
+ORDER_STATUS_CHANGE = 1
+PRODUCT_STATUS_CHANGE = 5
+SELLER_DEAUTHORIZATION = 6
+UPCOMING_AUTHORIZATION_EXPIRATION = 7
 
 TOKEN_EXPIRED_CODES = frozenset({105002})
 TOKEN_INVALID_CODES = frozenset({36004004, 105001})
@@ -150,6 +185,71 @@ class ProductSearchPage:
     products: list[MarketplaceProduct]
     next_page_token: str  # "" on the last page
     total_count: int  # matches of the query (for iter_products: of the current update_time window)
+
+
+@dataclass(frozen=True)
+class InventoryUpdate:
+    """One SKU's new stock in every one of its warehouses."""
+
+    sku_id: str
+    quantities: tuple[tuple[str, int], ...]  # (warehouse_id, quantity)
+
+
+@dataclass(frozen=True)
+class PriceUpdate:
+    sku_id: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """A per-SKU (or per-product) refusal inside a `code: 0` answer."""
+
+    id: str | None  # the sku id (inventory / prices) or product id (activate / deactivate)
+    code: int
+    message: str
+
+
+@dataclass(frozen=True)
+class MarketplaceOrderItem:
+    id: str
+    product_id: str
+    sku_id: str
+    seller_sku: str
+    sku_name: str
+    product_name: str
+    sale_price: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class MarketplaceOrder:
+    id: str
+    status: str  # UNPAID, ON_HOLD, AWAITING_SHIPMENT, ..., CANCELLED
+    create_time: int
+    update_time: int
+    currency: str
+    items: tuple[MarketplaceOrderItem, ...]  # one unit per line item, as TikTok sends them
+    recipient: OrderAddress  # all empty while the order is UNPAID or ON_HOLD
+    buyer_email: str
+    buyer_message: str
+
+
+@dataclass(frozen=True)
+class OrderSearchPage:
+    orders: list[MarketplaceOrder]
+    next_page_token: str  # "" on the last page
+    total: int
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    type: int  # 1 order status, 5 product status, 6 seller deauthorized, 7 authorization expiring
+    shop_id: str
+    timestamp: int
+    data: dict[str, Any]
+    notification_id: str = ""  # tts_notification_id: the same for a redelivery
 
 
 # --- signing --------------------------------------------------------------------------------
@@ -309,6 +409,122 @@ def parse_product(data: Mapping[str, Any], *, detailed: bool) -> MarketplaceProd
         raise InvalidResponse(f"TikTok Shop product lacks {error}") from error
 
 
+def parse_item_failures(data: Mapping[str, Any], id_field: str) -> list[ItemFailure]:
+    """The `data.errors[]` of a `code: 0` write answer: what TikTok refused one SKU or product at
+    a time. `id_field` is the key of `detail` naming it (`sku_id` or `product_id`)."""
+    failures = []
+    for error in data.get("errors") or []:
+        detail = error.get("detail") or {}
+        item_id = detail.get(id_field)
+        failures.append(
+            ItemFailure(
+                id=None if item_id is None else str(item_id),
+                code=_int_or_none(error.get("code")) or 0,
+                message=_failure_message(error, detail),
+            )
+        )
+    return failures
+
+
+def _failure_message(error: Mapping[str, Any], detail: Mapping[str, Any]) -> str:
+    """TikTok's message, followed by what it said of each warehouse."""
+    message = str(error.get("message") or "refused without a reason")
+    warehouses = [
+        f"warehouse {extra.get('warehouse_id')}: {extra.get('message')}"
+        for extra in detail.get("extra_errors") or []
+    ]
+    return f"{message.rstrip('.')}: {' '.join(warehouses)}" if warehouses else message
+
+
+def parse_order(data: Mapping[str, Any]) -> MarketplaceOrder:
+    try:
+        currency = (data.get("payment") or {}).get("currency") or ""
+        return MarketplaceOrder(
+            id=str(data["id"]),
+            status=data.get("status") or "",
+            create_time=int(data.get("create_time") or 0),
+            update_time=int(data.get("update_time") or 0),
+            currency=currency,
+            items=tuple(parse_order_item(line, currency) for line in data.get("line_items") or []),
+            recipient=parse_recipient(data.get("recipient_address") or {}),
+            buyer_email=data.get("buyer_email") or "",
+            buyer_message=data.get("buyer_message") or "",
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidResponse(f"TikTok Shop order lacks {error}") from error
+
+
+def parse_order_item(data: Mapping[str, Any], order_currency: str) -> MarketplaceOrderItem:
+    return MarketplaceOrderItem(
+        id=str(data["id"]),
+        product_id=str(data.get("product_id") or ""),
+        sku_id=str(data["sku_id"]),
+        seller_sku=data.get("seller_sku") or "",
+        sku_name=data.get("sku_name") or "",
+        product_name=data.get("product_name") or "",
+        sale_price=_decimal(data.get("sale_price")) or Decimal(0),
+        currency=data.get("currency") or order_currency,
+    )
+
+
+def parse_recipient(data: Mapping[str, Any]) -> OrderAddress:
+    """`recipient_address`: street lines from address_line1..4 (or address_detail when those are
+    empty), the state from district level L1, the city from the level named "city" or else the
+    deepest level below the state."""
+    lines = tuple(
+        line for line in (data.get(f"address_line{n}") for n in range(1, 5)) if line
+    ) or tuple(line for line in [data.get("address_detail")] if line)
+    districts = sorted(data.get("district_info") or [], key=lambda d: d.get("address_level", ""))
+    region = next((d for d in districts if d.get("address_level") == STATE_LEVEL), {})
+    below_state = [d for d in districts if d.get("address_level", "") > STATE_LEVEL]
+    city = next(
+        (d for d in districts if (d.get("address_level_name") or "").lower() == CITY_LEVEL_NAME),
+        below_state[-1] if below_state else {},
+    )
+    return OrderAddress(
+        name=data.get("name") or "",
+        phone=data.get("phone_number") or "",
+        lines=lines,
+        city=city.get("address_name") or "",
+        region=region.get("address_name") or "",
+        postal_code=data.get("postal_code") or "",
+        country_code=data.get("region_code") or "",
+    )
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+def verify_webhook(app_key: str, app_secret: str, body: bytes, authorization: str | None) -> bool:
+    """Whether a webhook delivery's `Authorization` header is TikTok's signature of this raw body:
+    hex HMAC-SHA256 keyed by the app secret over the app key followed by the body."""
+    if not authorization:
+        return False
+    expected = hmac.new(app_secret.encode(), app_key.encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, authorization.strip().lower())
+
+
+def parse_webhook(body: bytes) -> WebhookEvent:
+    """A webhook delivery's body `{type, tts_notification_id, shop_id, timestamp, data}`; verify
+    its signature first (`verify_webhook`)."""
+    try:
+        payload = json.loads(body)
+    except ValueError as error:
+        raise InvalidResponse("TikTok Shop webhook body is not JSON") from error
+    if not isinstance(payload, dict) or not isinstance(payload.get("data", {}), dict):
+        raise InvalidResponse("TikTok Shop webhook body is not a notification object")
+    try:
+        return WebhookEvent(
+            type=int(payload["type"]),
+            shop_id=str(payload["shop_id"]),
+            timestamp=int(payload.get("timestamp") or 0),
+            data=payload.get("data") or {},
+            notification_id=str(payload.get("tts_notification_id") or ""),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InvalidResponse(f"TikTok Shop webhook lacks {error}") from error
+
+
 def _decimal(text: Any) -> Decimal | None:
     if text in (None, ""):
         return None
@@ -326,7 +542,9 @@ class TikTokShopClient:
 
     `api_base_url` stands for open-api.tiktokglobalshop.com, `auth_base_url` for the hosts of the
     consent page and the token endpoints. `sleep` and `clock` are injectable for tests;
-    `search_cap` is TikTok's 10,000 unless a test sandbox is set lower.
+    `search_cap` is TikTok's 10,000 unless a test sandbox is set lower. `limiter` holds the
+    account's allowed rate across workers: every signed call waits for it, and a rate-limited
+    answer pauses it.
     """
 
     def __init__(
@@ -343,6 +561,7 @@ class TikTokShopClient:
         max_attempts: int = 4,
         search_cap: int = SEARCH_CAP,
         clock: Callable[[], float] = time.time,
+        limiter: RateLimiter | None = None,
     ):
         if not app_key or not app_secret:
             raise ValueError("TikTok Shop needs the app key and app secret")
@@ -350,7 +569,7 @@ class TikTokShopClient:
         self.app_secret = app_secret
         self.access_token = access_token
         self.shop_cipher = shop_cipher
-        self.api = HttpClient(api_base_url, timeout=timeout)
+        self.api = HttpClient(api_base_url, timeout=timeout, limiter=limiter)
         self.auth = HttpClient(auth_base_url, timeout=timeout, session=self.api.session)
         self.sleep = sleep
         self.max_attempts = max_attempts
@@ -489,6 +708,129 @@ class TikTokShopClient:
         middle = (low + le) // 2
         return [(low, middle), (middle + 1, le)]
 
+    # -- stock, prices, product status --
+
+    def update_inventory(
+        self, product_id: str, skus: Sequence[InventoryUpdate]
+    ) -> list[ItemFailure]:
+        """POST /product/202309/products/{product_id}/inventory/update: absolute stock of these
+        SKUs of one product, each with every one of its warehouses. Returns the SKUs TikTok
+        refused (the others were applied)."""
+        if not skus:
+            return []
+        body = {
+            "skus": [
+                {
+                    "id": sku.sku_id,
+                    "inventory": [
+                        {"warehouse_id": warehouse_id, "quantity": quantity}
+                        for warehouse_id, quantity in sku.quantities
+                    ],
+                }
+                for sku in skus
+            ]
+        }
+        path = f"/product/{API_VERSION}/products/{product_id}/inventory/update"
+        return parse_item_failures(self._signed_call("POST", path, body=body), "sku_id")
+
+    def update_prices(self, product_id: str, prices: Sequence[PriceUpdate]) -> list[ItemFailure]:
+        """POST /product/202309/products/{product_id}/prices/update: new sale prices of these SKUs
+        of one product. TikTok refuses the whole call (raising here) when one SKU is wrong."""
+        if not prices:
+            return []
+        body = {
+            "skus": [
+                {
+                    "id": price.sku_id,
+                    "price": {"amount": _amount(price.amount), "currency": price.currency},
+                }
+                for price in prices
+            ]
+        }
+        path = f"/product/{API_VERSION}/products/{product_id}/prices/update"
+        return parse_item_failures(self._signed_call("POST", path, body=body), "sku_id")
+
+    def activate_products(self, product_ids: Sequence[str]) -> list[ItemFailure]:
+        """POST /product/202309/products/activate, 20 products a call: list them for sale again.
+        Returns the products TikTok refused."""
+        return self._change_status("activate", product_ids)
+
+    def deactivate_products(self, product_ids: Sequence[str]) -> list[ItemFailure]:
+        """POST /product/202309/products/deactivate, 20 products a call: take them off sale.
+        Returns the products TikTok refused."""
+        return self._change_status("deactivate", product_ids)
+
+    def _change_status(self, action: str, product_ids: Sequence[str]) -> list[ItemFailure]:
+        path = f"/product/{API_VERSION}/products/{action}"
+        failures: list[ItemFailure] = []
+        for chunk in _chunks(product_ids, PRODUCT_IDS_PER_CALL):
+            data = self._signed_call("POST", path, body={"product_ids": list(chunk)})
+            failures.extend(parse_item_failures(data, "product_id"))
+        return failures
+
+    # -- orders --
+
+    def search_orders(
+        self,
+        *,
+        update_time_ge: int | None = None,
+        update_time_lt: int | None = None,
+        page_size: int = PAGE_SIZE_MAX,
+        page_token: str | None = None,
+        order_status: str | None = None,
+    ) -> OrderSearchPage:
+        """POST /order/202309/orders/search: one page of the shop's orders updated in
+        [update_time_ge, update_time_lt)."""
+        if not 1 <= page_size <= PAGE_SIZE_MAX:
+            raise ValueError(f"page_size must be 1 to {PAGE_SIZE_MAX}, got {page_size}")
+        query = {"page_size": page_size, "page_token": page_token or None}
+        filters = {
+            "order_status": order_status,
+            "update_time_ge": update_time_ge,
+            "update_time_lt": update_time_lt,
+        }
+        body = {name: value for name, value in filters.items() if value is not None}
+        data = self._signed_call(
+            "POST", f"/order/{API_VERSION}/orders/search", query=query, body=body
+        )
+        return OrderSearchPage(
+            orders=[parse_order(order) for order in data.get("orders") or []],
+            next_page_token=data.get("next_page_token") or "",
+            total=int(data.get("total_count") or 0),
+        )
+
+    def iter_orders(
+        self,
+        *,
+        update_time_ge: int | None = None,
+        update_time_lt: int | None = None,
+        order_status: str | None = None,
+    ) -> Iterator[MarketplaceOrder]:
+        """Every order updated in [update_time_ge, update_time_lt), page after page."""
+        page_token = None
+        while True:
+            page = self.search_orders(
+                update_time_ge=update_time_ge,
+                update_time_lt=update_time_lt,
+                page_token=page_token,
+                order_status=order_status,
+            )
+            yield from page.orders
+            if not page.next_page_token:
+                return
+            page_token = page.next_page_token
+
+    def get_orders(self, order_ids: Sequence[str]) -> list[MarketplaceOrder]:
+        """GET /order/202309/orders?ids=a,b, 50 orders a call: these orders in full. Ids TikTok
+        does not know for this shop are left out."""
+        orders: list[MarketplaceOrder] = []
+        for chunk in _chunks(order_ids, ORDER_IDS_PER_CALL):
+            data = self._signed_call(
+                "GET", f"/order/{API_VERSION}/orders", query={"ids": ",".join(chunk)}
+            )
+            orders.extend(parse_order(order) for order in data.get("orders") or [])
+        return orders
+
     # -- HTTP --
 
     def _token_call(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -514,15 +856,41 @@ class TikTokShopClient:
         if with_shop and not self.shop_cipher:
             raise ValueError("This call needs a shop: create the client with shop_cipher")
         raw_body = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        fixed = {key: str(value) for key, value in (query or {}).items() if value is not None}
+        params = {key: str(value) for key, value in (query or {}).items() if value is not None}
+        params["app_key"] = self.app_key
         if with_shop:
-            fixed["shop_cipher"] = self.shop_cipher
+            params["shop_cipher"] = self.shop_cipher
         headers = {"x-tts-access-token": self.access_token, "Content-Type": "application/json"}
 
         def attempt() -> dict[str, Any]:
-            params = {"app_key": self.app_key, "timestamp": str(int(self.clock())), **fixed}
-            params["sign"] = sign_request(path, params, raw_body, self.app_secret)
-            response = self.api.request(method, path, params=params, data=raw_body, headers=headers)
-            return read_envelope(response)
+            response = self.api.request(
+                method, path, params=params, data=raw_body, headers=headers, auth=self._sign
+            )
+            try:
+                return read_envelope(response)
+            except TikTokRateLimited as error:
+                self.api.pause(error.retry_after or RATE_LIMIT_PAUSE)
+                raise
 
         return with_retries(attempt, attempts=self.max_attempts, sleep=self.sleep)
+
+    def _sign(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Stamp and sign a request as it goes out: requests calls this for every attempt after
+        the rate limiter let it go, so a long wait never sends a stale timestamp."""
+        url = urlsplit(prepared.url)
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        params["timestamp"] = str(int(self.clock()))
+        body = None if prepared.method == "GET" else prepared.body
+        params["sign"] = sign_request(url.path, params, body, self.app_secret)
+        prepared.url = urlunsplit(url._replace(query=urlencode(params)))
+        return prepared
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _amount(amount: Decimal) -> str:
+    """A price as TikTok takes it: a decimal string such as "1.32", never an exponent."""
+    return format(amount, "f")

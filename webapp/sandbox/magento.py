@@ -10,6 +10,11 @@ What it serves, in Magento's own wire format:
 - `GET  /rest/V1/categories/list?searchCriteria[...]` — the category tree as a flat list.
 - `GET  /rest/V1/inventory/source-items?searchCriteria[...]` — MSI stock per SKU and source.
 - `POST /rest/V1/inventory/source-items` `{"sourceItems": [...]}` — set quantities (answers `[]`).
+- `POST /rest/V1/products/base-prices` `{"prices": [{price, store_id, sku}]}` — set prices; answers
+  the refused ones, `[{message, parameters}]`.
+- `GET  /rest/V1/orders?searchCriteria[...]`, `GET /rest/V1/orders/{id}` — orders.
+- `PUT  /rest/V1/orders/create` `{"entity": {...}}` — save an order (the order repository).
+- `POST /rest/V1/orders/{id}/cancel` — `true`, or `false` when the order cannot be cancelled.
 
 Faithful details a client must cope with:
 
@@ -33,17 +38,40 @@ Faithful details a client must cope with:
 - Configurable parents list their children in `extension_attributes.configurable_product_links`
   (child ids) and carry no source items; children of a configurable are "Not Visible
   Individually" (visibility 1), everything else is visible in catalog and search (4).
+- Saving source items validates the whole batch first and refuses all of it for one bad item:
+  a 400 `{"message": "Validation Failed: ...", "errors": [{message, parameters}]}` for a missing
+  field, `{"message": "Following products with requested skus were not found: %1",
+  "parameters": [...]}` for SKUs no product has, `Could not save Source Item` for an unknown
+  source.
+- Base prices save what is valid and answer each refusal as `{message, parameters}` with a list
+  of parameters (`"Invalid attribute %fieldName = %fieldValue."`, `["SKU", "X"]`): unknown SKUs,
+  SKUs of products that have no price of their own (configurable), negative prices, unknown
+  store ids. A price is set on every product sharing the SKU.
+- Orders saved with `PUT /orders/create` get an `entity_id` and an `increment_id` ("000000001"),
+  keep what was sent (`ext_order_id`, items, addresses, payment, shipping assignments) and place
+  no MSI reservation, so quantities do not change. Cancelling works from the states new,
+  pending_payment and processing; it answers `false` from any other (canceled, complete, closed,
+  holded), and 404 for an unknown order.
 
 Injected faults: an error is HTTP 503 `{"message": ...}`, a rate limit is HTTP 429 with
 `Retry-After` (real Magento has no rate limiter of its own; the 429 stands for the proxy or WAF
 in front of it).
+
+Control endpoints for tests and the demo (no auth, no faults): `POST /__sandbox__/magento/products/
+<id>` `{quantity?, price?, status?}` changes a product as a merchant would in the admin (the
+quantity goes to the SKU's `default` source) and answers `{id, sku, price, status, quantity}`,
+the quantity summed over sources; `GET /__sandbox__/magento/orders` lists the orders created,
+`{"orders": [...]}`; `POST /__sandbox__/magento/reset` puts back the demo catalog's products,
+stock and prices and forgets the orders.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -68,15 +96,41 @@ SECOND_SOURCE_CODE = "east_warehouse"
 ATTRIBUTE_SET_DEFAULT = 4
 VISIBILITY_NOT_VISIBLE = 1
 VISIBILITY_CATALOG_SEARCH = 4
+SOURCE_CODES = ("default", SECOND_SOURCE_CODE)
+SOURCE_STATUSES = (0, 1)
+PRICED_TYPES = frozenset({"simple", "virtual", "downloadable"})  # base prices refuse the rest
+STORE_IDS = (0, 1)  # "All Store Views" and the default store view
+CANCELLABLE_STATES = frozenset({"new", "pending_payment", "processing"})
+INVALID_ATTRIBUTE = "Invalid attribute %fieldName = %fieldValue."
+NO_SUCH_ENTITY = "The entity that was requested doesn't exist. Verify the entity and try again."
+REQUIRED_FIELD = '"%fieldName" is required. Enter and try again.'
 
 
 class InputRefused(ValueError):
-    """Input Magento would refuse (a bad searchCriteria or body); becomes a 400."""
+    """Input Magento would refuse (a bad searchCriteria or body); becomes a 400 (or `status`).
+    `errors` are a validation failure's `[{message, parameters}]`."""
 
-    def __init__(self, message: str, parameters: dict[str, str] | list[str]):
+    def __init__(
+        self,
+        message: str,
+        parameters: dict[str, str] | list[str] | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        status: int = 400,
+    ):
         super().__init__(message)
         self.message = message
         self.parameters = parameters
+        self.errors = errors
+        self.status = status
+
+
+def validation_failed(message: str, field: str) -> InputRefused:
+    """MSI's ValidationException: the first error filled in the message, all of them listed."""
+    return InputRefused(
+        f"Validation Failed: {message.replace('%field', field)}",
+        errors=[{"message": message, "parameters": {"field": field}}],
+    )
 
 
 def magento_time(timestamp: int) -> str:
@@ -90,18 +144,27 @@ def _number(value: Decimal | int | float) -> int | float:
 
 
 class MagentoStore:
-    """The emulated store's state: products in wire shape, options, categories, MSI source items."""
+    """The emulated store's state: products in wire shape, options, categories, MSI source items,
+    orders."""
 
-    def __init__(self, catalog: DemoCatalog):
+    def __init__(self, catalog: DemoCatalog, clock: Callable[[], float] = time.time):
+        self.catalog = catalog
+        self.clock = clock
         self.color_options = {
             label: str(FIRST_COLOR_OPTION_ID + i) for i, (_, label) in enumerate(COLOURS)
         }
         self.size_options = {label: str(FIRST_SIZE_OPTION_ID + i) for i, label in enumerate(SIZES)}
         self.categories = self._build_categories(catalog)
-        category_ids = {item["name"]: item["id"] for item in self.categories}
-        self.products = [self._product(p, category_ids) for p in catalog.store_products]
-        self.source_items = self._build_source_items(catalog.store_products)
         self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """The demo catalog's products, stock and prices again, and no orders."""
+        category_ids = {item["name"]: item["id"] for item in self.categories}
+        with self.lock:
+            self.products = [self._product(p, category_ids) for p in self.catalog.store_products]
+            self.source_items = self._build_source_items(self.catalog.store_products)
+            self.orders: list[dict[str, Any]] = []
 
     @staticmethod
     def _build_categories(catalog: DemoCatalog) -> list[dict[str, Any]]:
@@ -221,34 +284,201 @@ class MagentoStore:
                 }
         return items
 
-    def save_source_items(self, source_items: list[dict[str, Any]]) -> None:
+    def save_source_items(self, source_items: list[Any]) -> None:
         """Validate every item first, then apply all of them (Magento saves them in one go)."""
-        known_skus = {p["sku"] for p in self.products}
-        parsed = []
-        for item in source_items:
-            sku, source_code = item.get("sku"), item.get("source_code")
-            if not isinstance(sku, str) or not isinstance(source_code, str) or not source_code:
-                raise InputRefused('"%field" is expected.', {"field": "sku, source_code"})
-            if sku not in known_skus:
-                raise InputRefused('Product with SKU "%sku" does not exist.', {"sku": sku})
-            try:
-                quantity = float(item.get("quantity", 0))
-            except (TypeError, ValueError):
-                raise InputRefused('"%field" should be numeric.', {"field": "quantity"}) from None
-            status = int(item.get("status", 1 if quantity > 0 else 0))
-            parsed.append((sku, source_code, _number(quantity), status))
+        if not source_items:
+            raise InputRefused("Input data is empty")
+        parsed = [_source_item(item) for item in source_items]
+        known = {p["sku"].casefold(): p["sku"] for p in self.products}
+        missing = [sku for sku, *_ in parsed if sku.casefold() not in known]
+        if missing:
+            raise InputRefused(
+                "Following products with requested skus were not found: %1", [", ".join(missing)]
+            )
+        if any(source_code not in SOURCE_CODES for _, source_code, *_ in parsed):
+            raise InputRefused("Could not save Source Item")
         with self.lock:
             for sku, source_code, quantity, status in parsed:
-                self.source_items[(sku, source_code)] = {
-                    "sku": sku,
+                self.source_items[(known[sku.casefold()], source_code)] = {
+                    "sku": known[sku.casefold()],
                     "source_code": source_code,
                     "quantity": quantity,
                     "status": status,
                 }
 
+    def sku_quantity(self, sku: str) -> int | float:
+        with self.lock:
+            return _number(
+                sum(item["quantity"] for (s, _), item in self.source_items.items() if s == sku)
+            )
+
+    def products_with_sku(self, sku: str) -> list[dict[str, Any]]:
+        return [p for p in self.products if p["sku"].casefold() == str(sku).casefold()]
+
+    def save_base_prices(self, prices: list[Any]) -> list[dict[str, Any]]:
+        """Save the valid prices; answer a failure per refused field, as BasePriceStorage does."""
+        failures: list[dict[str, Any]] = []
+        valid = []
+        for price in prices:
+            price = price if isinstance(price, dict) else {}
+            refusals = _price_refusals(price, self.products_with_sku(price.get("sku") or ""))
+            failures += refusals
+            if not refusals:
+                valid.append(price)
+        now = magento_time(int(self.clock()))
+        with self.lock:
+            for price in valid:
+                for product in self.products_with_sku(price["sku"]):
+                    product["price"] = _number(Decimal(str(price["price"])))
+                    product["updated_at"] = now
+        return failures
+
+    def set_product(
+        self, product_id: int, *, quantity: Any = None, price: Any = None, status: Any = None
+    ) -> dict[str, Any]:
+        """A merchant's edit in the admin: quantity into the SKU's default source."""
+        product = self.product_by_id(product_id)
+        now = magento_time(int(self.clock()))
+        with self.lock:
+            if price is not None:
+                product["price"] = _number(Decimal(str(price)))
+            if status is not None:
+                product["status"] = int(status)
+            product["updated_at"] = now
+        if quantity is not None:
+            self.save_source_items(
+                [
+                    {
+                        "sku": product["sku"],
+                        "source_code": "default",
+                        "quantity": quantity,
+                        "status": 1 if float(quantity) > 0 else 0,
+                    }
+                ]
+            )
+        return {
+            "id": product["id"],
+            "sku": product["sku"],
+            "price": product["price"],
+            "status": product["status"],
+            "quantity": self.sku_quantity(product["sku"]),
+        }
+
+    def product_by_id(self, product_id: int) -> dict[str, Any]:
+        for product in self.products:
+            if product["id"] == product_id:
+                return product
+        raise InputRefused(
+            "The product that was requested doesn't exist. Verify the product and try again.",
+            status=404,
+        )
+
+    # --- orders ---
+
+    def create_order(self, entity: Any) -> dict[str, Any]:
+        """Save a new order entity: ids, increment id and timestamps added to what was sent."""
+        if not isinstance(entity, dict):
+            raise InputRefused(REQUIRED_FIELD, {"fieldName": "entity"})
+        items = entity.get("items")
+        if not isinstance(items, list) or not items:
+            raise InputRefused(REQUIRED_FIELD, {"fieldName": "items"})
+        if not entity.get("customer_email"):
+            raise InputRefused(REQUIRED_FIELD, {"fieldName": "customer_email"})
+        for field in ("billing_address", "payment"):
+            if not isinstance(entity.get(field), dict) or not entity[field]:
+                raise InputRefused(REQUIRED_FIELD, {"fieldName": field})
+        now = magento_time(int(self.clock()))
+        with self.lock:
+            order_id = len(self.orders) + 1
+            order = {
+                **entity,
+                "entity_id": order_id,
+                "increment_id": f"{order_id:09d}",
+                "state": entity.get("state") or "new",
+                "status": entity.get("status") or "pending",
+                "created_at": now,
+                "updated_at": now,
+                "items": [
+                    {**item, "item_id": order_id * 100 + n, "order_id": order_id}
+                    for n, item in enumerate(items, start=1)
+                    if isinstance(item, dict)
+                ],
+                "billing_address": {
+                    **entity["billing_address"],
+                    "entity_id": order_id * 10 + 1,
+                    "parent_id": order_id,
+                },
+            }
+            self.orders.append(order)
+            return copy.deepcopy(order)
+
+    def order(self, order_id: int) -> dict[str, Any]:
+        with self.lock:
+            for order in self.orders:
+                if order["entity_id"] == order_id:
+                    return copy.deepcopy(order)
+        raise InputRefused(NO_SUCH_ENTITY, status=404)
+
+    def cancel_order(self, order_id: int) -> bool:
+        self.order(order_id)
+        with self.lock:
+            order = next(o for o in self.orders if o["entity_id"] == order_id)
+            if order["state"] not in CANCELLABLE_STATES:
+                return False
+            order.update(
+                state="canceled", status="canceled", updated_at=magento_time(int(self.clock()))
+            )
+            return True
+
+    def order_list(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [copy.deepcopy(order) for order in self.orders]
+
     def source_item_list(self) -> list[dict[str, Any]]:
         with self.lock:
             return [dict(item) for item in self.source_items.values()]
+
+
+def _source_item(item: Any) -> tuple[str, str, int | float, int]:
+    """One source item checked the way MSI's validators check it."""
+    item = item if isinstance(item, dict) else {}
+    sku, source_code = item.get("sku"), item.get("source_code")
+    if not isinstance(sku, str) or not sku.strip():
+        raise validation_failed('"%field" can not be empty.', "sku")
+    if sku != sku.strip():
+        raise validation_failed('"%field" can not contain leading or trailing spaces.', "sku")
+    if not isinstance(source_code, str) or not source_code.strip():
+        raise validation_failed('"%field" can not be empty.', "source_code")
+    numbers = []
+    for field in ("quantity", "status"):
+        try:
+            numbers.append(float(item[field]))
+        except (KeyError, TypeError, ValueError):
+            raise validation_failed('"%field" should be numeric.', field) from None
+    quantity, status = numbers
+    if status not in SOURCE_STATUSES:
+        raise validation_failed('"%field" should a known status.', "status")
+    return sku, source_code, _number(quantity), int(status)
+
+
+def _price_refusals(price: dict[str, Any], products: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sku = price.get("sku") or ""
+    failures = []
+    if not products or any(p["type_id"] not in PRICED_TYPES for p in products):
+        failures.append({"message": INVALID_ATTRIBUTE, "parameters": ["SKU", str(sku)]})
+    value = price.get("price")
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        failures.append({"message": INVALID_ATTRIBUTE, "parameters": ["Price", str(value)]})
+    if price.get("store_id") not in STORE_IDS:
+        store_id = price.get("store_id")
+        failures.append(
+            {
+                "message": f"Requested store is not found. Row ID: SKU = {sku}, Store ID: "
+                f"{store_id}.",
+                "parameters": [str(sku), str(store_id)],
+            }
+        )
+    return failures
 
 
 # --- searchCriteria ----------------------------------------------------------------------------
@@ -465,11 +695,19 @@ def plain_field(record: dict[str, Any], field: str) -> Any:
     return record.get(FIELD_ALIASES.get(field, field))
 
 
+def order_field(order: dict[str, Any], field: str) -> Any:
+    return order.get(field)
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 
-def _error(status: int, message: str, parameters: Any = None) -> Response:
+def _error(
+    status: int, message: str, parameters: Any = None, errors: list[dict] | None = None
+) -> Response:
     body: dict[str, Any] = {"message": message}
+    if errors is not None:
+        body["errors"] = errors
     if parameters is not None:
         body["parameters"] = parameters
     response = jsonify(body)
@@ -508,7 +746,7 @@ def create_magento_sandbox(settings: SandboxSettings, catalog: DemoCatalog) -> F
                 try:
                     return view(**kwargs)
                 except InputRefused as error:
-                    return _error(400, error.message, error.parameters)
+                    return _error(error.status, error.message, error.parameters, error.errors)
 
             for prefix in REST_PREFIXES:
                 app.add_url_rule(
@@ -596,6 +834,59 @@ def create_magento_sandbox(settings: SandboxSettings, catalog: DemoCatalog) -> F
             )
         store.save_source_items(items)
         return jsonify([])
+
+    @route("/products/base-prices", "Magento_Catalog::catalog", methods=("POST",))
+    def save_base_prices() -> Response:
+        body = request.get_json(silent=True)
+        prices = body.get("prices") if isinstance(body, dict) else None
+        if not isinstance(prices, list):
+            return _error(400, REQUIRED_FIELD, {"fieldName": "prices"})
+        return jsonify(store.save_base_prices(prices))
+
+    @route("/orders", "Magento_Sales::actions_view")
+    def orders() -> Response:
+        criteria = parse_search_criteria(request.args.items(multi=True))
+        return jsonify(search(store.order_list(), criteria, order_field, "entity_id"))
+
+    @route("/orders/<int:order_id>", "Magento_Sales::actions_view")
+    def order(order_id: int) -> Response:
+        return jsonify(store.order(order_id))
+
+    @route("/orders/create", "Magento_Sales::create", methods=("PUT",))
+    def create_order() -> Response:
+        body = request.get_json(silent=True)
+        return jsonify(store.create_order(body.get("entity") if isinstance(body, dict) else None))
+
+    @route("/orders/<int:order_id>/cancel", "Magento_Sales::cancel", methods=("POST",))
+    def cancel_order(order_id: int) -> Response:
+        return jsonify(store.cancel_order(order_id))
+
+    control = "/__sandbox__/magento/"
+
+    @app.post(control + "products/<int:product_id>")
+    def control_set_product(product_id: int) -> Response:
+        """A merchant's edit: {quantity?, price?, status?}."""
+        changes = request.get_json(silent=True) or {}
+        try:
+            return jsonify(
+                store.set_product(
+                    product_id,
+                    quantity=changes.get("quantity"),
+                    price=changes.get("price"),
+                    status=changes.get("status"),
+                )
+            )
+        except InputRefused as error:
+            return _error(error.status, error.message, error.parameters, error.errors)
+
+    @app.get(control + "orders")
+    def control_orders() -> Response:
+        return jsonify({"orders": store.order_list()})
+
+    @app.post(control + "reset")
+    def control_reset() -> Response:
+        store.reset()
+        return jsonify({"reset": True})
 
     @app.errorhandler(404)
     def no_route(_error_: Exception) -> Response:

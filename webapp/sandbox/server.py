@@ -10,6 +10,7 @@ import argparse
 import signal
 import threading
 from dataclasses import dataclass, field
+from importlib import import_module
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -17,15 +18,22 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from webapp.sandbox.catalog import DemoCatalog, generate_catalog
 from webapp.sandbox.settings import SandboxSettings
 
+# Each emulated platform: its app factory, and the port `make run` serves it on.
+SANDBOXES: dict[str, tuple[str, int]] = {
+    "tiktok": ("webapp.sandbox.tiktok:create_tiktok_sandbox", 5001),
+    "magento": ("webapp.sandbox.magento:create_magento_sandbox", 5002),
+    "shopify": ("webapp.sandbox.shopify:create_shopify_sandbox", 5003),
+    "woocommerce": ("webapp.sandbox.woocommerce:create_woocommerce_sandbox", 5004),
+    "bigcommerce": ("webapp.sandbox.bigcommerce:create_bigcommerce_sandbox", 5005),
+}
+
 
 def create_sandbox_apps(settings: SandboxSettings, catalog: DemoCatalog) -> dict[str, Flask]:
-    from webapp.sandbox.magento import create_magento_sandbox
-    from webapp.sandbox.tiktok import create_tiktok_sandbox
-
-    return {
-        "tiktok": create_tiktok_sandbox(settings, catalog),
-        "magento": create_magento_sandbox(settings, catalog),
-    }
+    apps = {}
+    for name, (dotted, _) in SANDBOXES.items():
+        module_name, _, factory = dotted.partition(":")
+        apps[name] = getattr(import_module(module_name), factory)(settings, catalog)
+    return apps
 
 
 @dataclass
@@ -70,10 +78,10 @@ class SandboxServers:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve the emulated TikTok Shop and Magento APIs")
+    parser = argparse.ArgumentParser(description="Serve the emulated TikTok Shop and store APIs")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--tiktok-port", type=int, default=5001)
-    parser.add_argument("--magento-port", type=int, default=5002)
+    for name, (_, port) in SANDBOXES.items():
+        parser.add_argument(f"--{name}-port", type=int, default=port)
     parser.add_argument("--redirect-uri", default=SandboxSettings.redirect_uri)
     parser.add_argument("--tiktok-skus", type=int, default=SandboxSettings.tiktok_skus)
     parser.add_argument("--products", type=int, default=SandboxSettings.products)
@@ -81,11 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     settings = SandboxSettings(
         redirect_uri=args.redirect_uri, tiktok_skus=args.tiktok_skus, products=args.products
     )
-    sandbox = SandboxServers.start(
-        settings, host=args.host, ports={"tiktok": args.tiktok_port, "magento": args.magento_port}
-    )
-    print(f"TikTok Shop sandbox on {sandbox.url('tiktok')}", flush=True)
-    print(f"Magento sandbox on {sandbox.url('magento')}", flush=True)
+    ports = {name: getattr(args, f"{name}_port") for name in SANDBOXES}
+    sandbox = SandboxServers.start(settings, host=args.host, ports=ports)
+    for name in SANDBOXES:
+        print(f"{name} sandbox on {sandbox.url(name)}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())

@@ -24,6 +24,23 @@ class SandboxSettings:
     rate_limit_per_second: float = 0.0
     # The Magento integration access token the store sandbox accepts.
     magento_token: str = "sandbox-magento-token"
+    # Shopify: a custom app's Admin API access token, the secret webhooks are signed with, and
+    # the cost-based leaky bucket (points; points restored a second; 0 turns throttling off).
+    shopify_access_token: str = "shpat_sandbox_access_token"
+    shopify_webhook_secret: str = "sandbox-shopify-webhook-secret"
+    shopify_bucket_size: int = 1000
+    shopify_restore_rate: float = 50.0
+    # WooCommerce: REST API consumer key and secret, and the secret webhooks are signed with.
+    woocommerce_consumer_key: str = "ck_sandbox_consumer_key"
+    woocommerce_consumer_secret: str = "cs_sandbox_consumer_secret"
+    woocommerce_webhook_secret: str = "sandbox-woocommerce-webhook-secret"
+    # BigCommerce: store hash, API account access token, the secret header its webhooks carry,
+    # and its request quota (requests per window; 0 turns the quota off).
+    bigcommerce_store_hash: str = "sandboxhash"
+    bigcommerce_access_token: str = "sandbox-bigcommerce-token"
+    bigcommerce_webhook_secret: str = "sandbox-bigcommerce-webhook-secret"
+    bigcommerce_quota: int = 150
+    bigcommerce_window_ms: int = 30_000
     # Demo catalog.
     seed: int = 7
     tiktok_skus: int = 2000

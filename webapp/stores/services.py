@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import Store, User
-from webapp.adapters.base import ConnectionCheck, StoreAdapter
+from webapp.adapters.base import ConnectionCheck, RateLimiter, StoreAdapter
 from webapp.adapters.registry import UnknownPlatform, store_adapter_class
 from webapp.audit import record_event
 from webapp.catalog.models import StoreSku
@@ -22,10 +22,10 @@ class StoreError(DomainError, ValueError):
     """A store connection that cannot be saved or used; the message says why."""
 
 
-def store_adapter(store: Store) -> StoreAdapter:
+def store_adapter(store: Store, *, limiter: RateLimiter | None = None) -> StoreAdapter:
     try:
         adapter_class = store_adapter_class(store.platform)
-        return adapter_class(store.base_url, store.credentials)
+        return adapter_class(store.base_url, store.credentials, limiter=limiter)
     except (UnknownPlatform, ValueError) as error:
         raise StoreError(str(error)) from error
 
@@ -59,7 +59,9 @@ def create_store(
     wanted = {
         f.name: (credentials.get(f.name) or "").strip() for f in adapter_class.credential_fields
     }
-    missing = [f.label for f in adapter_class.credential_fields if not wanted[f.name]]
+    missing = [
+        f.label for f in adapter_class.credential_fields if f.required and not wanted[f.name]
+    ]
     if missing:
         raise StoreError(f"{adapter_class.label} needs: {', '.join(missing)}.")
     store = Store(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -39,6 +40,14 @@ def index():
     )
 
 
+def _credentials(form: Mapping[str, str]) -> dict[str, str]:
+    """The chosen platform's credential fields: the form names them `<platform>-<field>`."""
+    prefix = f"{form.get('platform', '')}-"
+    return {
+        key.removeprefix(prefix): value for key, value in form.items() if key.startswith(prefix)
+    }
+
+
 @bp.route("/new", methods=["GET", "POST"])
 def new():
     require_manager()
@@ -52,7 +61,7 @@ def new():
             platform=request.form.get("platform", ""),
             name=request.form.get("name", ""),
             base_url=request.form.get("base_url", ""),
-            credentials=request.form,
+            credentials=_credentials(request.form),
             actor=current_user,
         )
     except StoreError as error:
