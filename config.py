@@ -26,6 +26,10 @@ def env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY")  # None: a key kept in instance/ is made on first run
     # Fernet keys for secrets at rest, comma separated, newest first (MultiFernet rotation).
@@ -49,6 +53,14 @@ class Config:
     DEMO_TIKTOK_SKUS = env_int("DEMO_TIKTOK_SKUS", 2000)
     DEMO_PRODUCTS = env_int("DEMO_PRODUCTS", 500)
 
+    # Sync: the calls a second SKU Bridge allows itself per TikTok Shop account and per store
+    # (shared by every worker), how often the schedule looks for accounts that are due, and
+    # how often a push re-sends every value to repair silent failures.
+    TIKTOK_CALLS_PER_SECOND = env_float("TIKTOK_CALLS_PER_SECOND", 10.0)
+    STORE_CALLS_PER_SECOND = env_float("STORE_CALLS_PER_SECOND", 4.0)
+    SYNC_SWEEP_SECONDS = env_int("SYNC_SWEEP_SECONDS", 60)
+    SYNC_FULL_RESEND_HOURS = env_int("SYNC_FULL_RESEND_HOURS", 24)
+
     GRID_PAGE_SIZE = env_int("GRID_PAGE_SIZE", 50)
     # Mapping CSV uploads: the largest request accepted, and the most data rows read.
     MAX_CONTENT_LENGTH = env_int("MAX_UPLOAD_MB", 256) * 1024 * 1024
@@ -60,6 +72,10 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    # The sandboxes do not limit unless a test turns their limit on; the tests that check the
+    # limiter set their own rates.
+    TIKTOK_CALLS_PER_SECOND = 1000.0
+    STORE_CALLS_PER_SECOND = 1000.0
     SECRET_KEY = "test-secret-key"
     FERNET_KEYS = "qHBWybXu1TJ4m1G0H5vK1Zq7c8l2x9K5sY0aQ3dU6eM="
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL") or "sqlite://")

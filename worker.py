@@ -10,6 +10,7 @@ from rq import Worker
 from webapp import create_app
 from webapp.accounts.jobs import schedule_token_sweep
 from webapp.jobs.queue import AppJob, redis_connection
+from webapp.schedule import schedule_sweep
 
 
 def main(queue_names: list[str]) -> None:
@@ -17,6 +18,7 @@ def main(queue_names: list[str]) -> None:
     with app.app_context():
         names = queue_names or list(app.config["RQ_QUEUES"])
         schedule_token_sweep(timedelta(0))
+        schedule_sweep(timedelta(0))
         worker = Worker(names, connection=redis_connection(), job_class=AppJob)
         worker.work(with_scheduler=True)
 

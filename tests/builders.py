@@ -4,12 +4,12 @@ flow and stores point at the Magento sandbox, so the data is what the product it
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -76,19 +76,37 @@ def make_account(
 
 
 @contextmanager
-def serve_tiktok(settings: SandboxSettings) -> Iterator[tuple[str, DemoCatalog]]:
-    """A TikTok sandbox of its own on a free loopback port, for knobs the shared one must not
-    change (search cap, rate limit, revocations)."""
-    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
-    server = make_server("127.0.0.1", 0, create_tiktok_sandbox(settings, catalog), threaded=True)
+def serve_app(app: Flask) -> Iterator[str]:
+    """A WSGI app (a platform sandbox) served on a free loopback port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.port}", catalog
+        yield f"http://127.0.0.1:{server.port}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve_sandbox(
+    create: Callable[[SandboxSettings, DemoCatalog], Flask], settings: SandboxSettings
+) -> Iterator[tuple[str, Flask, DemoCatalog]]:
+    """A platform sandbox of its own (`create` is its `create_…_sandbox`) on a free loopback
+    port, for knobs the shared one must not change: yields its URL, app and catalog."""
+    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
+    app = create(settings, catalog)
+    with serve_app(app) as url:
+        yield url, app, catalog
+
+
+@contextmanager
+def serve_tiktok(settings: SandboxSettings) -> Iterator[tuple[str, DemoCatalog]]:
+    """A TikTok sandbox of its own on a free loopback port, for knobs the shared one must not
+    change (search cap, rate limit, revocations)."""
+    with serve_sandbox(create_tiktok_sandbox, settings) as (url, _, catalog):
+        yield url, catalog
 
 
 def import_shop(owner: User, run_jobs) -> tuple[Store, MarketplaceAccount]:

@@ -46,6 +46,7 @@ def _calm_sandbox(request):
         for app in servers.apps.values():
             app.extensions["sandbox_faults"].reset()
         servers.apps["tiktok"].extensions["tiktok_sandbox"].state.reset()
+        servers.apps["magento"].extensions["magento_store"].reset()
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +99,10 @@ def _clean_state(request):
         for table in reversed(db.metadata.sorted_tables):
             db.session.execute(table.delete())
         db.session.commit()
+        redis = redis_connection()
+        for pattern in ("skubridge:limiter:*", "skubridge:webhook:*"):
+            for key in redis.scan_iter(pattern):
+                redis.delete(key)
         for name in app.config["RQ_QUEUES"]:
             queue = get_queue(name)
             queue.empty()

@@ -36,7 +36,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     login_manager.init_app(app)
     csrf.init_app(app)
 
-    from webapp import htmx, models, tenancy  # noqa: F401  (models: the whole schema)
+    from webapp import formatting, htmx, models, tenancy  # noqa: F401  (models: the schema)
     from webapp.accounts.views import bp as accounts_bp
     from webapp.auth.cli import users_cli
     from webapp.auth.views import bp as auth_bp
@@ -47,9 +47,13 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     from webapp.errors import register_error_handlers
     from webapp.jobs.views import bp as jobs_bp
     from webapp.linking.views import bp as linking_bp
+    from webapp.orders.views import bp as orders_bp
     from webapp.stores.views import bp as stores_bp
+    from webapp.sync.views import bp as sync_bp
+    from webapp.webhooks import bp as webhooks_bp
 
     htmx.init_app(app)
+    formatting.init_app(app)
     tenancy.init_app(app)
     register_error_handlers(app)
     for blueprint in (
@@ -60,6 +64,9 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
         linking_bp,
         mappings_bp,
         jobs_bp,
+        sync_bp,
+        orders_bp,
+        webhooks_bp,
     ):
         app.register_blueprint(blueprint)
     app.cli.add_command(users_cli)

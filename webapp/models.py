@@ -14,6 +14,8 @@ from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.csvio.models import MappingImport, MappingImportRow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
+from webapp.orders.models import Order, OrderItem, OrderState
+from webapp.sync.models import LinkSync, SyncSettings
 
 __all__ = [
     "AccountStatus",
@@ -25,14 +27,19 @@ __all__ = [
     "LinkComponent",
     "LinkEvent",
     "LinkState",
+    "LinkSync",
     "MappingImport",
     "MappingImportRow",
     "MarketplaceAccount",
     "MarketplaceSku",
+    "Order",
+    "OrderItem",
+    "OrderState",
     "Organization",
     "PendingAuthorization",
     "Store",
     "StoreSku",
+    "SyncSettings",
     "User",
     "UserRole",
 ]

@@ -13,7 +13,7 @@ from webapp.accounts.models import MarketplaceAccount, Organization, Store, User
 from webapp.extensions import db, login_manager
 from webapp.htmx import hx_redirect, is_htmx
 
-PUBLIC_ENDPOINTS = {"auth.login", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "webhooks.store_webhook", "webhooks.tiktok_webhook"}
 # Endpoints a support user may reach before opening an organization.
 ORGANIZATION_FREE_ENDPOINTS = {"auth.logout", "auth.organizations", "auth.open_organization"}
 SUPPORT_ORG_KEY = "support_organization_id"

@@ -29,6 +29,7 @@ class AccountSelector:
     accounts: list[MarketplaceAccount]
     current: MarketplaceAccount | None
     problems: list[AccountProblem]
+    warnings: list[AccountProblem]  # usable accounts that soon will not be (expiring access)
 
     @property
     def has_usable_account(self) -> bool:
@@ -56,4 +57,9 @@ def account_selector(
         problems = [
             AccountProblem(None, "No TikTok Shop account is connected yet.", "connect"),
         ]
-    return AccountSelector(accounts=accounts, current=current, problems=problems)
+    warnings = [
+        AccountProblem(account, account.status_reason, "reconnect")
+        for account in accounts
+        if account.is_usable and account.status_reason
+    ]
+    return AccountSelector(accounts=accounts, current=current, problems=problems, warnings=warnings)

@@ -17,7 +17,7 @@ from webapp.accounts.models import (
     User,
 )
 from webapp.accounts.selector import account_problem
-from webapp.adapters.base import AdapterError, AuthenticationFailed
+from webapp.adapters.base import AdapterError, AuthenticationFailed, RateLimiter
 from webapp.adapters.tiktok import TikTokShopClient, TokenGrant
 from webapp.audit import record_event
 from webapp.domain import DomainError
@@ -55,7 +55,11 @@ class TikTokApp:
         )
 
     def client(
-        self, access_token: str | None = None, shop_cipher: str | None = None
+        self,
+        access_token: str | None = None,
+        shop_cipher: str | None = None,
+        *,
+        limiter: RateLimiter | None = None,
     ) -> TikTokShopClient:
         return TikTokShopClient(
             app_key=self.app_key,
@@ -64,6 +68,7 @@ class TikTokApp:
             auth_base_url=self.auth_base_url,
             access_token=access_token,
             shop_cipher=shop_cipher,
+            limiter=limiter,
         )
 
     def authorization_url(self, state: str) -> str:
@@ -204,14 +209,20 @@ def ensure_fresh_token(
 
 
 def account_client(
-    session: Session, app: TikTokApp, account: MarketplaceAccount
+    session: Session,
+    app: TikTokApp,
+    account: MarketplaceAccount,
+    *,
+    limiter: RateLimiter | None = None,
 ) -> TikTokShopClient:
     """A client for the account's shop with a token that is good for a while."""
     if not account.is_usable:
         problem = account_problem(account)
         raise AccountUnusable(problem.reason if problem else "This account cannot be used.")
     ensure_fresh_token(session, app, account)
-    return app.client(access_token=account.access_token, shop_cipher=account.shop_cipher)
+    return app.client(
+        access_token=account.access_token, shop_cipher=account.shop_cipher, limiter=limiter
+    )
 
 
 def set_account_active(

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, url_for
 from flask_login import current_user
 
 from webapp.accounts.models import Store
 from webapp.accounts.selector import account_problem
 from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
 from webapp.extensions import db
-from webapp.htmx import is_htmx, toast
+from webapp.jobs.responses import job_refused, job_started
 from webapp.jobs.services import JobError
 from webapp.tenancy import current_account, get_or_404
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
-
-
-def _job_started(run, message: str, fallback_url: str):
-    if is_htmx():
-        return toast(render_template("jobs/_progress.html", run=run), message, "info")
-    flash(message, "info")
-    return redirect(fallback_url)
-
-
-def _refused(message: str, fallback_url: str):
-    if is_htmx():
-        return toast(render_template("errors/_message.html", message=message), message, "error")
-    flash(message, "error")
-    return redirect(fallback_url)
 
 
 @bp.post("/import")
@@ -36,14 +22,14 @@ def initiate_import():
     grid_url = url_for("linking.grid")
     if account is None or not account.is_usable:
         problem = account and account_problem(account)
-        return _refused(
+        return job_refused(
             problem.reason if problem else "Connect a TikTok Shop account first.", grid_url
         )
     try:
         run = start_marketplace_import(db.session, account, current_user)
     except JobError as error:
-        return _refused(str(error), grid_url)
-    return _job_started(run, f"Importing products of {account.name}…", grid_url)
+        return job_refused(str(error), grid_url)
+    return job_started(run, f"Importing products of {account.name}…", grid_url)
 
 
 @bp.post("/stores/<int:store_id>/refresh")
@@ -52,5 +38,5 @@ def refresh_store(store_id: int):
     try:
         run = start_store_catalog_refresh(db.session, store, current_user)
     except JobError as error:
-        return _refused(str(error), url_for("stores.index"))
-    return _job_started(run, f"Refreshing the {store.name} catalog…", url_for("stores.index"))
+        return job_refused(str(error), url_for("stores.index"))
+    return job_started(run, f"Refreshing the {store.name} catalog…", url_for("stores.index"))

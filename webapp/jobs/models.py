@@ -24,6 +24,8 @@ class JobKind(enum.StrEnum):
     UNDO = "undo"
     MAPPING_CHECK = "mapping_check"
     MAPPING_APPLY = "mapping_apply"
+    SYNC = "sync"
+    ORDERS = "orders"
 
     @property
     def label(self) -> str:
@@ -37,6 +39,8 @@ class JobKind(enum.StrEnum):
             JobKind.UNDO: "Undo",
             JobKind.MAPPING_CHECK: "Mapping file check",
             JobKind.MAPPING_APPLY: "Mapping file import",
+            JobKind.SYNC: "Sync to TikTok Shop",
+            JobKind.ORDERS: "Orders from TikTok Shop",
         }[self]
 
     @property

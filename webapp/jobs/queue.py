@@ -10,6 +10,8 @@ from flask import current_app, has_app_context
 from redis import Redis
 from rq import Queue
 from rq.job import Job
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 
@@ -49,3 +51,29 @@ def get_queue(name: str) -> Queue:
 def enqueue(queue_name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
     """Enqueue `func(*args)`; RQ options go in kwargs prefixed as RQ names them (job_id, …)."""
     return get_queue(queue_name).enqueue(func, *args, **kwargs)
+
+
+def enqueue_after_commit(
+    session: Session, queue_name: str, func: Callable[[int, list[int]], Any], key: int, ids
+) -> None:
+    """Enqueue `func(key, ids)` once the session's transaction commits (never if it rolls
+    back). Calls for the same function and key in one transaction merge their ids into one
+    job: an undo of a thousand rows is one job, not a thousand."""
+    pending = session.info.setdefault(_AFTER_COMMIT, {})
+    pending.setdefault((queue_name, func, key), set()).update(ids)
+
+
+_AFTER_COMMIT = "enqueue_after_commit"
+
+
+def _enqueue_pending(session: Session) -> None:
+    for (queue_name, func, key), ids in session.info.pop(_AFTER_COMMIT, {}).items():
+        enqueue(queue_name, func, key, sorted(ids))
+
+
+def _drop_pending(session: Session, _previous_transaction: object = None) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+
+
+event.listen(Session, "after_commit", _enqueue_pending)
+event.listen(Session, "after_soft_rollback", _drop_pending)

@@ -28,6 +28,7 @@ from webapp.linking.services import (
     LinkConflict,
     LinkError,
     Target,
+    assign_links,
     set_link_target,
     unlink,
     validate_targets,
@@ -181,10 +182,17 @@ def _editor(
         message=error or (None if store_id else NO_STORE_MESSAGE),
         chosen=shown[0] if len(shown) == 1 else None,
         parts=shown if len(shown) > 1 else [],
+        then_assign=_then_assign(),
         **search,
         **_candidates(link, store_id, **search),
     )
     return render_template("linking/_editor.html", **context), status
+
+
+def _then_assign() -> bool:
+    """Opened from an order held for this item: saving links the row and assigns it at once,
+    so the order can go to the store."""
+    return (request.form.get("then") or request.args.get("then")) == "assign"
 
 
 def sku_label(row: GridRow) -> str:
@@ -225,7 +233,9 @@ def _conflict(conflict: LinkConflict) -> ResponseReturnValue:
 def show_link(link_id: int):
     """The display row: Cancel in the editor swaps it back."""
     link = get_or_404(Link, link_id)
-    return render_template("linking/_row.html", row=grid_row(db.session, link.id))
+    return render_template(
+        "linking/_row.html", row=grid_row(db.session, link.id), then_assign=_then_assign()
+    )
 
 
 @bp.get(LINK_URL + "/edit")
@@ -271,6 +281,9 @@ def save_link(link_id: int):
         version = parse_version(request.form)
         targets = parse_targets(request.form)
         set_link_target(db.session, link, targets, expected_version=version, actor=current_user)
+        if _then_assign():
+            account = db.session.get(MarketplaceAccount, link.account_id)
+            assign_links(db.session, account, [link], actor=current_user, batch=None)
     except LinkConflict as conflict:
         return _conflict(conflict)
     except LinkError as error:

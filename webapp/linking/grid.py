@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.dbutil import contains_text
 from webapp.linking.models import Link, LinkComponent, LinkState
+from webapp.sync.models import LinkSync
 
 MAX_QUERY_LENGTH = 200
 
@@ -61,6 +63,8 @@ class GridRow:
     gone: bool
     version: int
     components: tuple[tuple[str, int], ...] = ()  # further kit parts: (store SKU, quantity)
+    synced_at: datetime | None = None  # the last push that went through (linked rows)
+    sync_error: str = ""  # what TikTok Shop or the store said on the last push, if it failed
 
     @property
     def has_target(self) -> bool:
@@ -138,6 +142,12 @@ def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
             .order_by(LinkComponent.id)
         ):
             components.setdefault(link_id, []).append((sku, quantity))
+    syncs = {
+        record.link_id: record
+        for record in (
+            session.scalars(select(LinkSync).where(LinkSync.link_id.in_(ids))) if ids else ()
+        )
+    }
     return [
         GridRow(
             id=r.id,
@@ -153,6 +163,8 @@ def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
             gone=r.gone_at is not None,
             version=r.version,
             components=tuple(components.get(r.id, ())),
+            synced_at=syncs[r.id].synced_at if r.id in syncs else None,
+            sync_error=syncs[r.id].error if r.id in syncs else "",
         )
         for r in fetched
     ]

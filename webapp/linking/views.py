@@ -22,6 +22,7 @@ from webapp.linking.grid import (
     status_counts,
 )
 from webapp.linking.models import LINK_STATE_LABELS, LinkState
+from webapp.sync.jobs import settings_for
 from webapp.tenancy import current_account
 
 bp = Blueprint("linking", __name__)
@@ -94,6 +95,7 @@ def grid():
         )
         link_jobs = active_jobs(db.session, LINK_JOB_KINDS, account_id=account.id)
         context["link_job_run"] = link_jobs[0] if link_jobs else None
+        context["sync_settings"] = settings_for(db.session, account.id)
     return render_template("linking/index.html", **context)
 
 
