@@ -20,7 +20,7 @@ from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_re
 from webapp.catalog.models import StoreSku
 from webapp.demo import connect_demo_shop
 from webapp.extensions import db
-from webapp.sandbox.catalog import DemoCatalog, generate_catalog
+from webapp.sandbox.catalog import DemoCatalog, catalog_for
 from webapp.sandbox.settings import SandboxSettings
 from webapp.sandbox.tiktok import create_tiktok_sandbox
 from webapp.stores.services import create_store
@@ -95,7 +95,7 @@ def serve_sandbox(
 ) -> Iterator[tuple[str, Flask, DemoCatalog]]:
     """A platform sandbox of its own (`create` is its `create_…_sandbox`) on a free loopback
     port, for knobs the shared one must not change: yields its URL, app and catalog."""
-    catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
+    catalog = catalog_for(settings)
     app = create(settings, catalog)
     with serve_app(app) as url:
         yield url, app, catalog

@@ -9,9 +9,6 @@ from sqlalchemy import ColumnElement, Table, or_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-# SQLite allows 32,766 bound parameters a statement; keep batches well below it.
-MAX_PARAMETERS = 30_000
-
 
 def upsert(
     session: Session,
@@ -21,19 +18,17 @@ def upsert(
     key: Iterable[str],
     update: Iterable[str],
 ) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE SET update-columns, in batches."""
+    """INSERT … ON CONFLICT (key) DO UPDATE SET update-columns, one statement compiled once
+    and run through the driver's executemany (every row has the same columns)."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
-    key, update = list(key), list(update)
-    batch_size = max(1, MAX_PARAMETERS // max(1, len(rows[0])))
-    for start in range(0, len(rows), batch_size):
-        statement = insert(table).values(list(rows[start : start + batch_size]))
-        statement = statement.on_conflict_do_update(
-            index_elements=key, set_={name: statement.excluded[name] for name in update}
-        )
-        session.execute(statement)
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key), set_={name: statement.excluded[name] for name in update}
+    )
+    session.execute(statement, list(rows))
 
 
 def contains_text(text: str, *columns: Any) -> ColumnElement[bool]:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 10.0
 SANDBOX_START_TIMEOUT = 60.0
+WORKERS = {"import worker": ("imports",), "sync worker": ("sync", "orders")}
 WEB_START_TIMEOUT = 30.0
 
 
@@ -218,8 +219,10 @@ def start_sandbox(processes: ManagedProcesses, ports: Ports) -> None:
 
 
 def start_worker_and_web(processes: ManagedProcesses, ports: Ports) -> None:
-    say("Starting the RQ worker…")
-    processes.start("worker", [sys.executable, "worker.py"])
+    # Imports get a worker of their own, so a long import never holds up sync or orders.
+    for name, queues in WORKERS.items():
+        say(f"Starting the RQ worker for {' and '.join(queues)}…")
+        processes.start(name, [sys.executable, "worker.py", *queues])
     say(f"Starting the web app on port {ports.web}…")
     args = [sys.executable, "-m", "flask", "--app", "webapp", "run"]
     args += ["--host", HOST, "--port", str(ports.web), "--no-reload"]

@@ -477,6 +477,8 @@ def test_rate_limit_per_app_and_shop_answers_429_36009002():
         assert_refused(limited[0], 36009002, 429)
         assert int(limited[0].headers["Retry-After"]) >= 1
         assert api.search(uk.cipher, page_size=1).json()["code"] == 0  # its own bucket
+        stats = requests.get(f"{url}/__sandbox__/stats", timeout=5).json()
+        assert stats["rate_limited"] == len(limited)
 
 
 def test_fault_knobs(api, tiktok_url, sandbox):

@@ -105,3 +105,34 @@ def test_connection_tests_are_audited(owner, client):
         select(AuditEvent).where(AuditEvent.action == "store.connection_tested")
     )
     assert event.actor_id == owner.id and event.detail == {"ok": True}
+
+
+def test_a_shopify_store_is_added_and_given_its_webhook_url(owner, client, sandbox):
+    settings = sandbox.settings
+    response = client.post_form(
+        "/stores/new",
+        {
+            "platform": "shopify",
+            "name": "Shopify store",
+            "base_url": sandbox.url("shopify"),
+            "shopify-access_token": settings.shopify_access_token,
+            "shopify-client_secret": settings.shopify_webhook_secret,
+            "magento-access_token": "typed before switching platform",
+        },
+    )
+    assert response.status_code == 302
+    store = db.session.scalar(select(Store))
+    assert store.platform == "shopify"
+    assert store.credentials == {
+        "access_token": settings.shopify_access_token,
+        "client_secret": settings.shopify_webhook_secret,
+    }
+
+    page = client.get("/stores/").get_data(as_text=True)
+    assert f"http://localhost/webhooks/stores/{store.id}" in page
+    assert "inventory_levels/update" in page
+
+
+def test_a_store_without_webhooks_shows_no_webhook_url(owner, client):
+    make_store(owner.organization)
+    assert "/webhooks/stores/" not in client.get("/stores/").get_data(as_text=True)

@@ -3,6 +3,7 @@ sandbox written, over HTTP on loopback."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
@@ -74,6 +75,14 @@ def _sync_runs() -> list[JobRun]:
     ).all()
 
 
+def _set_store_quantity(sandbox, variant: StoreSku, quantity: int) -> None:
+    requests.post(
+        f"{sandbox.url('magento')}/__sandbox__/magento/products/{variant.remote_id}",
+        json={"quantity": quantity},
+        timeout=5,
+    ).raise_for_status()
+
+
 def test_assign_pushes_each_product_once_with_every_warehouse(shop, sandbox, run_jobs):
     owner, store, account = shop
     skus = _products_with_skus(account.id, products=2, per_product=2)
@@ -111,13 +120,7 @@ def test_only_what_changed_in_the_store_goes_out(shop, sandbox, run_jobs):
         price_calls,
     )
 
-    changed = targets[skus[0].sku_id]
-    response = requests.post(
-        f"{sandbox.url('magento')}/__sandbox__/magento/products/{changed.remote_id}",
-        json={"quantity": 3},
-        timeout=5,
-    )
-    assert response.ok, response.text
+    _set_store_quantity(sandbox, targets[skus[0].sku_id], 3)
     start_sync(db.session, account, owner)
     run_jobs()
     assert _calls(sandbox, INVENTORY_CALL) == inventory_calls + 1
@@ -132,11 +135,7 @@ def test_packs_and_safety_stock(shop, sandbox, run_jobs):
     db.session.commit()
     skus = _products_with_skus(account.id, products=1, per_product=1)
     variant = _link_and_assign(owner, store, account, skus, pack=2)[skus[0].sku_id]
-    requests.post(
-        f"{sandbox.url('magento')}/__sandbox__/magento/products/{variant.remote_id}",
-        json={"quantity": 11},
-        timeout=5,
-    ).raise_for_status()
+    _set_store_quantity(sandbox, variant, 11)
     run_jobs()
     assert _pushed_inventory(sandbox, skus[0].sku_id)[0][1] == (11 - 2) // 2
 
@@ -223,3 +222,59 @@ def test_sync_now_starts_a_push(shop, client, run_jobs):
         )
         == 0
     )
+
+
+def test_a_kit_offers_what_its_scarcest_part_allows(shop, sandbox, run_jobs):
+    owner, store, account = shop
+    [sku] = _products_with_skus(account.id, products=1, per_product=1)
+    shirt, socks = unique_variants(store.id, 2)
+    _set_store_quantity(sandbox, shirt, 7)
+    _set_store_quantity(sandbox, socks, 12)
+    link = db.session.scalar(select(Link).where(Link.marketplace_sku_id == sku.id))
+    kit = [Target(shirt.id, 1), Target(socks.id, 3)]  # one shirt and three pairs of socks
+    set_link_target(db.session, link, kit, expected_version=None, actor=owner)
+    assign_links(db.session, account, [link], actor=owner, batch=None)
+    db.session.commit()
+    run_jobs()
+
+    assert _pushed_inventory(sandbox, sku.sku_id)[0][1] == min(7 // 1, 12 // 3)
+
+
+@pytest.fixture
+def tiktok_rate_limit(sandbox):
+    """TikTok Shop's sandbox answers 429 / 36009002 above 5 calls a second per shop."""
+    sandbox.settings.rate_limit_per_second = 5
+    yield 5
+    sandbox.settings.rate_limit_per_second = 0
+
+
+def test_a_429_storm_is_waited_out_and_every_row_pushed(
+    app, shop, sandbox, run_jobs, tiktok_rate_limit, monkeypatch
+):
+    owner, store, account = shop
+    monkeypatch.setitem(app.config, "TIKTOK_CALLS_PER_SECOND", 1000.0)  # far above the limit
+    skus = _products_with_skus(account.id, products=12, per_product=1)
+    _link_and_assign(owner, store, account, skus)
+    run_jobs()
+
+    run = _sync_runs()[-1]
+    assert run.status is JobStatus.FINISHED, run.error
+    assert (run.result["inventory"], run.result["failed"]) == (12, 0)
+    assert _calls(sandbox, INVENTORY_CALL) == 12  # each product's call went through once
+    assert _tiktok(sandbox)["sandbox_faults"].stats["rate_limited"] > 0
+    for sku in skus:
+        assert _pushed_inventory(sandbox, sku.sku_id) is not None
+
+
+def test_the_limiter_at_the_platforms_rate_is_never_refused(
+    app, shop, sandbox, run_jobs, tiktok_rate_limit, monkeypatch
+):
+    owner, store, account = shop
+    monkeypatch.setitem(app.config, "TIKTOK_CALLS_PER_SECOND", float(tiktok_rate_limit))
+    skus = _products_with_skus(account.id, products=12, per_product=1)
+    _link_and_assign(owner, store, account, skus)
+    run_jobs()
+
+    run = _sync_runs()[-1]
+    assert (run.result["inventory"], run.result["failed"]) == (12, 0)
+    assert _tiktok(sandbox)["sandbox_faults"].stats["rate_limited"] == 0

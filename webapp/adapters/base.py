@@ -301,6 +301,8 @@ class StoreAdapter(ABC):
     base_url_example: ClassVar[str] = "https://shop.example.com"
 
     supports_webhooks: ClassVar[bool] = False  # True when `parse_webhook` is implemented
+    # Where, in the store's admin, its webhooks are pointed at SKU Bridge's URL for the store.
+    webhook_setup: ClassVar[str] = ""
 
     def __init__(
         self,

@@ -125,6 +125,11 @@ class BigCommerceAdapter(StoreAdapter):
     )
     base_url_example = API_HOST
     supports_webhooks = True
+    webhook_setup = (
+        "Create webhooks (POST /v3/hooks) for the scopes store/sku/inventory/updated, "
+        "store/product/inventory/updated and store/product/updated with this URL as destination "
+        "and the header X-SKU-Bridge-Secret set to this store's Webhook secret."
+    )
 
     def __init__(
         self,

@@ -203,6 +203,11 @@ class ShopifyAdapter(StoreAdapter):
     )
     base_url_example = "https://your-shop.myshopify.com"
     supports_webhooks = True
+    webhook_setup = (
+        "Subscribe your app to the topics products/update and inventory_levels/update with this "
+        "URL (format JSON), in the app's configuration or with the Admin API's "
+        "webhookSubscriptionCreate. Shopify signs them with the app's API secret key."
+    )
 
     def __init__(
         self,

@@ -139,6 +139,11 @@ class WooCommerceAdapter(StoreAdapter):
     )
     base_url_example = "https://shop.example.com"
     supports_webhooks = True
+    webhook_setup = (
+        "WooCommerce › Settings › Advanced › Webhooks › Add webhook: status Active, topic Product "
+        "updated, delivery URL this URL, API version WP REST API v3. Copy its Secret into this "
+        "store's Webhook secret."
+    )
 
     def __init__(
         self,

@@ -15,6 +15,8 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from webapp.sandbox.settings import SandboxSettings
+
 CATALOG_EPOCH = 1_761_955_200  # 2025-11-01T00:00:00Z: products were updated in the 90 days after
 
 STYLES = [
@@ -146,9 +148,19 @@ def _remote_id(rng: random.Random) -> str:
     return str(rng.randrange(1_700_000_000_000_000_000, 1_799_999_999_999_999_999))
 
 
-def generate_catalog(seed: int = 7, tiktok_skus: int = 2000, products: int = 500) -> DemoCatalog:
+def catalog_for(settings: SandboxSettings) -> DemoCatalog:
+    """The catalog a sandbox with these settings serves."""
+    return generate_catalog(
+        settings.seed, settings.tiktok_skus, settings.products, flaws=settings.catalog_flaws
+    )
+
+
+def generate_catalog(
+    seed: int = 7, tiktok_skus: int = 2000, products: int = 500, *, flaws: bool = True
+) -> DemoCatalog:
     """Build the demo catalog: a US shop of about `tiktok_skus` SKUs on `products` products,
-    a smaller UK shop, and the store catalog they map to."""
+    a smaller UK shop, and the store catalog they map to. Without `flaws` every seller SKU is
+    its store SKU, once (for benchmarks that need every row linkable)."""
     rng = random.Random(seed)
     variants_per_product = max(1, round(tiktok_skus / max(1, products)))
     store: list[StoreProduct] = []
@@ -185,11 +197,11 @@ def generate_catalog(seed: int = 7, tiktok_skus: int = 2000, products: int = 500
         for variant_index, ((colour_code, colour), size) in enumerate(combos):
             if numeric_style:
                 store_sku = f"{(index + 1) * 100 + variant_index}"
-                seller_sku = store_sku.zfill(7)
+                seller_sku = store_sku.zfill(7) if flaws else store_sku
             else:
                 store_sku = f"{style_code}-{colour_code}-{size}"
                 seller_sku = store_sku
-            flaw = _draw_flaw(rng)
+            flaw = _draw_flaw(rng) if flaws else None
             if flaw == "case":
                 store_sku = store_sku.lower()
             elif flaw == "separator":

@@ -68,6 +68,7 @@ stock and prices and forgets the orders.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 import threading
@@ -163,6 +164,11 @@ class MagentoStore:
         category_ids = {item["name"]: item["id"] for item in self.categories}
         with self.lock:
             self.products = [self._product(p, category_ids) for p in self.catalog.store_products]
+            # What a database's indexes would give: products by id and by SKU (any case).
+            self.product_of_id = {p["id"]: p for p in self.products}
+            self.products_of_sku: dict[str, list[dict[str, Any]]] = {}
+            for product in self.products:
+                self.products_of_sku.setdefault(product["sku"].casefold(), []).append(product)
             self.source_items = self._build_source_items(self.catalog.store_products)
             self.orders: list[dict[str, Any]] = []
 
@@ -289,7 +295,11 @@ class MagentoStore:
         if not source_items:
             raise InputRefused("Input data is empty")
         parsed = [_source_item(item) for item in source_items]
-        known = {p["sku"].casefold(): p["sku"] for p in self.products}
+        known = {
+            sku.casefold(): self.products_of_sku[sku.casefold()][0]["sku"]
+            for sku, *_ in parsed
+            if sku.casefold() in self.products_of_sku
+        }
         missing = [sku for sku, *_ in parsed if sku.casefold() not in known]
         if missing:
             raise InputRefused(
@@ -313,7 +323,36 @@ class MagentoStore:
             )
 
     def products_with_sku(self, sku: str) -> list[dict[str, Any]]:
-        return [p for p in self.products if p["sku"].casefold() == str(sku).casefold()]
+        return list(self.products_of_sku.get(str(sku).casefold(), []))
+
+    def find_products(self, field: str, values: list[str]) -> list[dict[str, Any]] | None:
+        """Products whose id or SKU may equal one of `values` (a `search` lookup)."""
+        field = FIELD_ALIASES.get(field, field)
+        if field == "id":
+            ids = (_whole_number(value) for value in values)
+            return [self.product_of_id[i] for i in dict.fromkeys(ids) if i in self.product_of_id]
+        if field == "sku":
+            keys = dict.fromkeys(value.casefold() for value in values)
+            return [p for key in keys for p in self.products_of_sku.get(key, [])]
+        return None
+
+    def find_source_items(self, field: str, values: list[str]) -> list[dict[str, Any]] | None:
+        """Copies of the source items of SKUs that may equal one of `values` (a `search`
+        lookup)."""
+        if field != "sku":
+            return None
+        skus = dict.fromkeys(
+            product["sku"]
+            for value in values
+            for product in self.products_of_sku.get(value.casefold(), [])
+        )
+        with self.lock:
+            return [
+                dict(self.source_items[(sku, code)])
+                for sku in skus
+                for code in SOURCE_CODES
+                if (sku, code) in self.source_items
+            ]
 
     def save_base_prices(self, prices: list[Any]) -> list[dict[str, Any]]:
         """Save the valid prices; answer a failure per refused field, as BasePriceStorage does."""
@@ -365,9 +404,8 @@ class MagentoStore:
         }
 
     def product_by_id(self, product_id: int) -> dict[str, Any]:
-        for product in self.products:
-            if product["id"] == product_id:
-                return product
+        if product_id in self.product_of_id:
+            return self.product_of_id[product_id]
         raise InputRefused(
             "The product that was requested doesn't exist. Verify the product and try again.",
             status=404,
@@ -562,6 +600,13 @@ def _compare(left: Any, right: str) -> int:
     return (a > b) - (a < b)
 
 
+@functools.lru_cache(maxsize=64)
+def _comparable_set(expected: str) -> frozenset[Any]:
+    """The values of an `in` list as `_compare` sees them: equal under `_compare` is equal here
+    (a number and a text that is not a number never compare equal)."""
+    return frozenset(_comparable(w.strip()) for w in expected.split(","))
+
+
 def _matches(value: Any, condition: str, expected: str) -> bool:
     if condition == "null":
         return value is None or value == ""
@@ -574,8 +619,8 @@ def _matches(value: Any, condition: str, expected: str) -> bool:
         hit = any(_compare(v, expected) == 0 for v in values)
         return hit if condition == "eq" else not hit
     if condition in ("in", "nin"):
-        wanted = [w.strip() for w in expected.split(",")]
-        hit = any(_compare(v, w) == 0 for v in values for w in wanted)
+        wanted = _comparable_set(expected)
+        hit = any(_comparable(v) in wanted for v in values)
         return hit if condition == "in" else not hit
     if condition in ("like", "nlike"):
         pattern = _like_pattern(expected)
@@ -601,13 +646,20 @@ CONDITIONS = {
 }
 
 
+Lookup = Callable[[str, list[str]], list[dict[str, Any]] | None]
+
+
 def search(
-    records: list[dict[str, Any]],
+    records: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
     criteria: dict[str, Any],
     field_value: Callable[[dict[str, Any], str], Any],
     default_sort: str | None,
+    lookup: Lookup | None = None,
 ) -> dict[str, Any]:
-    """Filter, sort and page `records` the way a Magento repository's getList does."""
+    """Filter, sort and page `records` (or what calling it gives) the way a Magento
+    repository's getList does. `lookup(field, values)` plays the database's index: for a
+    filter group of one `eq` or `in`, it gives every record that may match (None: no index
+    on that field), and only those are filtered."""
     groups = []
     for group in _indexed(criteria.get("filter_groups")):
         filters = []
@@ -632,9 +684,12 @@ def search(
     page_size = _int_param(criteria, "page_size")
     current_page = _int_param(criteria, "current_page")
 
+    candidates = _indexed_candidates(groups, lookup)
+    if candidates is None:
+        candidates = records() if callable(records) else records
     matched = [
         record
-        for record in records
+        for record in candidates
         if all(
             any(
                 _matches(field_value(record, f["field"]), f["condition_type"], f["value"])
@@ -665,6 +720,29 @@ def search(
     if current_page is not None:
         echo["current_page"] = current_page
     return {"items": matched, "search_criteria": echo, "total_count": total}
+
+
+def _indexed_candidates(
+    groups: list[list[dict[str, Any]]], lookup: Lookup | None
+) -> list[dict[str, Any]] | None:
+    if lookup is None:
+        return None
+    for group in groups:
+        if len(group) == 1 and group[0]["condition_type"] in ("eq", "in"):
+            value = str(group[0]["value"])
+            values = value.split(",") if group[0]["condition_type"] == "in" else [value]
+            found = lookup(group[0]["field"], [v.strip() for v in values])
+            if found is not None:
+                return found
+    return None
+
+
+def _whole_number(value: str) -> int | None:
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -788,7 +866,9 @@ def create_magento_sandbox(settings: SandboxSettings, catalog: DemoCatalog) -> F
     @route("/products", "Magento_Catalog::products")
     def products() -> Response:
         criteria = parse_search_criteria(request.args.items(multi=True))
-        return jsonify(search(store.products, criteria, product_field, "id"))
+        return jsonify(
+            search(store.products, criteria, product_field, "id", lookup=store.find_products)
+        )
 
     @route("/products/<path:sku>", "Magento_Catalog::products")
     def product(sku: str) -> Response:
@@ -822,7 +902,11 @@ def create_magento_sandbox(settings: SandboxSettings, catalog: DemoCatalog) -> F
     @route("/inventory/source-items", "Magento_InventoryApi::source")
     def source_items() -> Response:
         criteria = parse_search_criteria(request.args.items(multi=True))
-        return jsonify(search(store.source_item_list(), criteria, plain_field, None))
+        return jsonify(
+            search(
+                store.source_item_list, criteria, plain_field, None, lookup=store.find_source_items
+            )
+        )
 
     @route("/inventory/source-items", "Magento_InventoryApi::source_item_save", methods=("POST",))
     def save_source_items() -> Response:

@@ -15,7 +15,7 @@ from importlib import import_module
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from webapp.sandbox.catalog import DemoCatalog, generate_catalog
+from webapp.sandbox.catalog import DemoCatalog, catalog_for
 from webapp.sandbox.settings import SandboxSettings
 
 # Each emulated platform: its app factory, and the port `make run` serves it on.
@@ -53,7 +53,7 @@ class SandboxServers:
         ports: dict[str, int] | None = None,
     ) -> SandboxServers:
         settings = settings or SandboxSettings()
-        catalog = generate_catalog(settings.seed, settings.tiktok_skus, settings.products)
+        catalog = catalog_for(settings)
         sandbox = cls(settings=settings, catalog=catalog)
         sandbox.apps = create_sandbox_apps(settings, catalog)
         for name, app in sandbox.apps.items():

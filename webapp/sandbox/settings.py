@@ -41,7 +41,8 @@ class SandboxSettings:
     bigcommerce_webhook_secret: str = "sandbox-bigcommerce-webhook-secret"
     bigcommerce_quota: int = 150
     bigcommerce_window_ms: int = 30_000
-    # Demo catalog.
+    # Demo catalog; without flaws every seller SKU equals its store SKU.
     seed: int = 7
     tiktok_skus: int = 2000
     products: int = 500
+    catalog_flaws: bool = True

@@ -1749,7 +1749,12 @@ def create_tiktok_sandbox(
     @app.before_request
     def gateway() -> None:
         if request.routing_exception is None and is_signed_api_path(request.path):
-            sandbox.authenticate()
+            try:
+                sandbox.authenticate()
+            except ApiRefusal as refusal:
+                if refusal.code == RATE_LIMITED:  # counted with the injected ones
+                    faults.stats["rate_limited"] += 1
+                raise
             faults.stats[endpoint_key(request.method, request.url_rule.rule)] += 1
 
     app.register_error_handler(ApiRefusal, refusal_response)

@@ -11,7 +11,7 @@ from flask_login import current_user
 from werkzeug.datastructures import FileStorage
 
 from webapp.accounts.models import Store
-from webapp.adapters.registry import store_platforms
+from webapp.adapters.registry import STORE_ADAPTERS, store_adapter_class, store_platforms
 from webapp.catalog.jobs import start_store_catalog_file_import
 from webapp.csvio.platform_exports import detect_file_platform
 from webapp.csvio.reader import CsvRefused
@@ -37,6 +37,11 @@ def index():
         "stores/index.html",
         stores=stores,
         summaries=catalog_summaries(db.session, [store.id for store in stores]),
+        webhook_setups={
+            store.id: store_adapter_class(store.platform).webhook_setup
+            for store in stores
+            if store.platform in STORE_ADAPTERS
+        },
     )
 
 

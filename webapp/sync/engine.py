@@ -3,7 +3,8 @@
 One pass over the linked rows, a few hundred TikTok products at a time (a product's SKUs are
 never split: TikTok takes one inventory call per product covering all its changed SKUs):
 
-1. read the store's stock, price and status of every store SKU those rows use;
+1. read the store's stock, price and status of every store SKU those rows use (in a thread
+   of its own, while the previous pass is being pushed: a slow store costs no TikTok time);
 2. work out what each row should offer (`rules`), and keep what differs from what was last
    pushed (everything on a full re-send);
 3. one inventory call and one price call per product with changes, status calls twenty
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -51,6 +53,32 @@ PRODUCTS_PER_PASS = 200
 ACTIVE_STATUSES = frozenset({"ACTIVATE", "ACTIVE", "LIVE"})
 
 
+@dataclass(frozen=True)
+class LastPush:
+    """What the previous pushes of a row left (a `LinkSync` row, read as plain values so that
+    committing a pass does not expire them)."""
+
+    quantity: int | None
+    price: Decimal | None
+    active: bool | None
+    store_quantity: int | None
+    store_price: Decimal | None
+    synced_at: datetime | None
+    has_error: bool
+
+
+LAST_PUSH_COLUMNS = (
+    LinkSync.link_id,
+    LinkSync.quantity,
+    LinkSync.price,
+    LinkSync.active,
+    LinkSync.store_quantity,
+    LinkSync.store_price,
+    LinkSync.synced_at,
+    LinkSync.has_error,
+)
+
+
 @dataclass
 class Row:
     """One linked row as the push sees it."""
@@ -62,7 +90,7 @@ class Row:
     warehouses: tuple[str, ...]
     product_active: bool
     parts: list[Part]
-    last: LinkSync | None
+    last: LastPush | None
     quantity: int | None = None
     price: Decimal | None = None
     enabled: bool = True
@@ -136,27 +164,41 @@ class Push:
         self.statuses: dict[str, bool] = {}  # products whose status this push sets
 
     def run(self) -> PushReport:
-        for products in self._product_passes():
-            rows = self._rows(products)
-            self.report.rows += len(rows)
-            self._read_store(rows)
-            now = utcnow()
-            pushed: dict[int, set[str]] = defaultdict(set)
-            by_product: dict[str, list[Row]] = defaultdict(list)
-            for row in rows:
-                by_product[row.product_id].append(row)
-            for product_id, product_rows in by_product.items():
-                if self.settings.inventory:
-                    self._push_inventory(product_id, product_rows, pushed)
-                if self.settings.price:
-                    self._push_prices(product_id, product_rows, pushed)
-            if self.settings.status:
-                self._push_statuses(by_product, pushed)
-            self._record(rows, pushed, now)
-            self.session.commit()
-            if self.progress:
-                self.progress(self.report.rows, f"Pushed {self.report.rows:,} linked rows")
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-read") as store_reader:
+            passes = self._product_passes()
+
+            def read(products: list[str] | None):
+                if products is None:
+                    return None
+                rows = self._rows(products)
+                return rows, store_reader.submit(self._store_levels, rows)
+
+            upcoming = read(next(passes, None))
+            while upcoming is not None:
+                rows, levels = upcoming
+                upcoming = read(next(passes, None))  # its store read overlaps this pass
+                self._apply_store_levels(rows, levels)
+                self._push_pass(rows)
         return self.report
+
+    def _push_pass(self, rows: list[Row]) -> None:
+        self.report.rows += len(rows)
+        now = utcnow()
+        pushed: dict[int, set[str]] = defaultdict(set)
+        by_product: dict[str, list[Row]] = defaultdict(list)
+        for row in rows:
+            by_product[row.product_id].append(row)
+        for product_id, product_rows in by_product.items():
+            if self.settings.inventory:
+                self._push_inventory(product_id, product_rows, pushed)
+            if self.settings.price:
+                self._push_prices(product_id, product_rows, pushed)
+        if self.settings.status:
+            self._push_statuses(by_product, pushed)
+        self._record(rows, pushed, now)
+        self.session.commit()
+        if self.progress:
+            self.progress(self.report.rows, f"Pushed {self.report.rows:,} linked rows")
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -187,7 +229,17 @@ class Push:
 
     def _rows(self, products: list[str]) -> list[Row]:
         found = self.session.execute(
-            select(Link, MarketplaceSku, StoreSku.remote_id, LinkSync)
+            select(
+                Link.id,
+                Link.quantity,
+                MarketplaceSku.product_id,
+                MarketplaceSku.sku_id,
+                MarketplaceSku.currency,
+                MarketplaceSku.inventory,
+                MarketplaceSku.product_status,
+                StoreSku.remote_id,
+                *LAST_PUSH_COLUMNS,
+            )
             .join(MarketplaceSku, Link.marketplace_sku_id == MarketplaceSku.id)
             .join(StoreSku, Link.store_sku_id == StoreSku.id)
             .outerjoin(LinkSync, LinkSync.link_id == Link.id)
@@ -195,7 +247,7 @@ class Push:
             .order_by(MarketplaceSku.product_id, Link.id)
         ).all()
         kit_parts: dict[int, list[Part]] = defaultdict(list)
-        link_ids = [link.id for link, *_ in found]
+        link_ids = [row[0] for row in found]
         for link_id, remote_id, units in self.session.execute(
             select(LinkComponent.link_id, StoreSku.remote_id, LinkComponent.quantity)
             .join(StoreSku, LinkComponent.store_sku_id == StoreSku.id)
@@ -204,21 +256,37 @@ class Push:
             kit_parts[link_id].append(Part(remote_id, units))
         return [
             Row(
-                link_id=link.id,
-                product_id=sku.product_id,
-                sku_id=sku.sku_id,
-                currency=sku.currency,
-                warehouses=tuple(str(entry[0]) for entry in sku.inventory or []),
-                product_active=sku.product_status.upper() in ACTIVE_STATUSES,
-                parts=[Part(remote_id, link.quantity), *kit_parts.get(link.id, [])],
-                last=last,
+                link_id=link_id,
+                product_id=product_id,
+                sku_id=sku_id,
+                currency=currency,
+                warehouses=tuple(str(entry[0]) for entry in inventory or []),
+                product_active=product_status.upper() in ACTIVE_STATUSES,
+                parts=[Part(remote_id, units), *kit_parts.get(link_id, [])],
+                last=LastPush(*last[1:]) if last[0] is not None else None,
             )
-            for link, sku, remote_id, last in found
+            for (
+                link_id,
+                units,
+                product_id,
+                sku_id,
+                currency,
+                inventory,
+                product_status,
+                remote_id,
+                *last,
+            ) in found
         ]
 
-    def _read_store(self, rows: list[Row]) -> None:
-        remote_ids = sorted({part.remote_id for row in rows for part in row.parts})
-        levels: dict[str, StockLevel] = self.store.stock_levels(remote_ids)
+    def _store_levels(self, rows: list[Row]) -> dict[str, StockLevel]:
+        """The store's stock, price and status of every store SKU the rows use (no database
+        work: this runs in the store-read thread)."""
+        return self.store.stock_levels(
+            sorted({part.remote_id for row in rows for part in row.parts})
+        )
+
+    def _apply_store_levels(self, rows: list[Row], read: Future[dict[str, StockLevel]]) -> None:
+        levels = read.result()
         quantities = {rid: level.quantity for rid, level in levels.items()}
         prices = {rid: level.price for rid, level in levels.items()}
         for row in rows:

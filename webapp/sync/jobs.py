@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import AccountStatus, MarketplaceAccount, Store, User
@@ -27,7 +27,7 @@ from webapp.jobs.services import (
     run_tracked,
     start_job,
 )
-from webapp.linking.models import Link, LinkState
+from webapp.linking.models import Link, LinkComponent, LinkState
 from webapp.linking.services import NO_STORE_MESSAGE
 from webapp.linking.signals import links_went_live
 from webapp.stores.services import store_adapter
@@ -166,15 +166,18 @@ def push_changed_variants(session: Session, store: Store, remote_ids: Sequence[s
     one push per account. Returns how many pushes started."""
     if not remote_ids:
         return 0
+    changed = select(StoreSku.id).where(
+        StoreSku.store_id == store.id, StoreSku.remote_id.in_(list(remote_ids))
+    )
+    kits_using_them = select(LinkComponent.link_id).where(LinkComponent.store_sku_id.in_(changed))
     by_account: dict[int, list[int]] = {}
     for account_id, link_id in session.execute(
         select(Link.account_id, Link.id)
-        .join(StoreSku, Link.store_sku_id == StoreSku.id)
         .where(
-            StoreSku.store_id == store.id,
-            StoreSku.remote_id.in_(list(remote_ids)),
             Link.state == LinkState.LINKED,
+            or_(Link.store_sku_id.in_(changed), Link.id.in_(kits_using_them)),
         )
+        .order_by(Link.id)
     ):
         by_account.setdefault(account_id, []).append(link_id)
     started = 0
