@@ -13,7 +13,7 @@ from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.linking.models import Link, LinkState
-from webapp.linking.services import Target, assign_links, set_link_target
+from webapp.linking.services import Target, assign_links, set_link_target, unlink
 from webapp.sync.jobs import start_sync
 from webapp.sync.models import LinkSync, SyncSettings
 
@@ -278,3 +278,42 @@ def test_the_limiter_at_the_platforms_rate_is_never_refused(
     run = _sync_runs()[-1]
     assert (run.result["inventory"], run.result["failed"]) == (12, 0)
     assert _tiktok(sandbox)["sandbox_faults"].stats["rate_limited"] == 0
+
+
+def test_rows_assigned_in_several_commits_go_out_in_one_push(shop, sandbox, run_jobs):
+    owner, store, account = shop
+    skus = _products_with_skus(account.id, products=1, per_product=2)
+    variants = unique_variants(store.id, 2)
+    for sku, variant in zip(skus, variants, strict=True):
+        link = db.session.scalar(select(Link).where(Link.marketplace_sku_id == sku.id))
+        set_link_target(
+            db.session, link, [Target(variant.id, 1)], expected_version=None, actor=owner
+        )
+        assign_links(db.session, account, [link], actor=owner, batch=None)
+        db.session.commit()  # a bulk assignment commits batch by batch
+    run_jobs()
+
+    assert len(_sync_runs()) == 1
+    assert _sync_runs()[0].result["inventory"] == 2
+    assert _calls(sandbox, INVENTORY_CALL) == 1
+
+
+def test_an_unlinked_row_is_forgotten_and_pushed_afresh_when_linked_again(shop, sandbox, run_jobs):
+    owner, store, account = shop
+    [sku] = _products_with_skus(account.id, products=1, per_product=1)
+    variant = _link_and_assign(owner, store, account, [sku])[sku.sku_id]
+    run_jobs()
+    link = db.session.scalar(select(Link).where(Link.marketplace_sku_id == sku.id))
+    assert db.session.get(LinkSync, link.id) is not None
+
+    unlink(db.session, link, expected_version=link.version, actor=owner)
+    db.session.commit()
+    assert db.session.get(LinkSync, link.id) is None
+
+    _set_store_quantity(sandbox, variant, 9)
+    set_link_target(db.session, link, [Target(variant.id, 1)], expected_version=None, actor=owner)
+    assign_links(db.session, account, [link], actor=owner, batch=None)
+    db.session.commit()
+    run_jobs()
+    assert db.session.get(LinkSync, link.id).quantity == 9
+    assert _pushed_inventory(sandbox, sku.sku_id)[0][1] == 9

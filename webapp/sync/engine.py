@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import MarketplaceAccount
@@ -147,6 +147,7 @@ class Push:
         store: StoreAdapter,
         full: bool = False,
         link_ids: Sequence[int] | None = None,
+        unpushed_only: bool = False,
         progress: Progress | None = None,
     ):
         self.session = session
@@ -156,6 +157,7 @@ class Push:
         self.store = store
         self.full = full
         self.link_ids = list(link_ids) if link_ids is not None else None
+        self.unpushed_only = unpushed_only
         self.progress = progress
         self.rules = StockRules(
             settings.safety_stock, settings.reserve_percent, settings.out_of_stock_threshold
@@ -202,11 +204,25 @@ class Push:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _linked(self):
+    @staticmethod
+    def never_pushed() -> ColumnElement[bool]:
+        """A link no push has gone through for yet."""
+        pushed = select(LinkSync.link_id).where(
+            LinkSync.link_id == Link.id, LinkSync.synced_at.is_not(None)
+        )
+        return ~pushed.correlate(Link).exists()
+
+    def _linked(self) -> list[ColumnElement[bool]]:
         condition = [Link.account_id == self.account.id, Link.state == LinkState.LINKED]
         if self.link_ids is not None:
             condition.append(Link.id.in_(self.link_ids))
+        if self.unpushed_only:
+            condition.append(self.never_pushed())
         return condition
+
+    def row_count(self) -> int:
+        """How many linked rows this push covers."""
+        return self.session.scalar(select(func.count()).select_from(Link).where(*self._linked()))
 
     def _product_passes(self) -> Iterator[list[str]]:
         """The account's TikTok products that have linked rows, a few hundred at a time."""

@@ -9,13 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import AccountStatus, MarketplaceAccount, Store, User
 from webapp.accounts.selector import account_problem
 from webapp.accounts.services import TikTokApp, account_client
 from webapp.catalog.models import StoreSku
+from webapp.dbutil import chunked
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun
 from webapp.jobs.queue import enqueue_after_commit, redis_connection
@@ -29,11 +30,11 @@ from webapp.jobs.services import (
 )
 from webapp.linking.models import Link, LinkComponent, LinkState
 from webapp.linking.services import NO_STORE_MESSAGE
-from webapp.linking.signals import links_went_live
+from webapp.linking.signals import links_stopped, links_went_live
 from webapp.stores.services import store_adapter
 from webapp.sync.engine import Push
 from webapp.sync.limiter import RedisRateLimiter
-from webapp.sync.models import SyncSettings
+from webapp.sync.models import LinkSync, SyncSettings
 
 QUEUE = "sync"
 
@@ -82,23 +83,20 @@ def run_sync(job_run_id: int) -> dict[str, Any]:
             session, TikTokApp.from_config(current_app.config), account, limiter=tiktok_limiter
         )
         store = store_adapter(account.store, limiter=store_limiter)
-        linked = select(func.count()).where(
-            Link.account_id == account.id, Link.state == LinkState.LINKED
+        push = Push(
+            session,
+            account,
+            settings,
+            client=client,
+            store=store,
+            full=full,
+            link_ids=link_ids,
+            unpushed_only=bool(run.params.get("unpushed")),
+            progress=lambda done, message: progress.update(done=done, message=message),
         )
-        if link_ids is not None:
-            linked = linked.where(Link.id.in_(link_ids))
-        progress.update(done=0, total=session.scalar(linked), message="Reading the store…")
+        progress.update(done=0, total=push.row_count(), message="Reading the store…")
         try:
-            report = Push(
-                session,
-                account,
-                settings,
-                client=client,
-                store=store,
-                full=full,
-                link_ids=link_ids,
-                progress=lambda done, message: progress.update(done=done, message=message),
-            ).run()
+            report = push.run()
         finally:
             client.close()
             store.close()
@@ -142,14 +140,29 @@ def _first_push_once_committed(account_id: int, *, link_ids: list[int], **_: Any
     enqueue_after_commit(db.session, QUEUE, first_push, account_id, link_ids)
 
 
+def _forget_pushes(account_id: int, *, link_ids: list[int], **_: Any) -> None:
+    """Rows that left `linked` stop syncing at once, and what was pushed for them is
+    forgotten: linked again, they get a first push of their own."""
+    for chunk in chunked(link_ids):
+        db.session.execute(delete(LinkSync).where(LinkSync.link_id.in_(chunk)))
+
+
 links_went_live.connect(_first_push_once_committed)
+links_stopped.connect(_forget_pushes)
 
 
 def first_push(account_id: int, link_ids: list[int]) -> None:
-    """The first push of rows that went live, in full: TikTok Shop has none of their values
-    from us yet. Recorded as a sync run of its own."""
+    """Rows `link_ids` went live: push the account's linked rows that were never pushed.
+    An assignment of many rows goes live in several commits, each queueing a first push: the
+    first to run pushes every row committed by then, one call per product, and the others
+    find their rows pushed already (they record no run then)."""
     account = db.session.get(MarketplaceAccount, account_id)
     if account is None or account.store_id is None:
+        return
+    waiting = select(func.count()).where(
+        Link.id.in_(link_ids), Link.state == LinkState.LINKED, Push.never_pushed()
+    )
+    if not db.session.scalar(waiting):
         return
     run_in_foreground(
         db.session,
@@ -157,7 +170,7 @@ def first_push(account_id: int, link_ids: list[int]) -> None:
         organization_id=account.organization_id,
         account_id=account.id,
         actor=None,
-        params={"full": True, "link_ids": link_ids},
+        params={"unpushed": True},
     )
 
 
