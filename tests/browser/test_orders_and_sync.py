@@ -48,6 +48,10 @@ def test_linking_a_held_orders_item_sends_the_order_to_the_store(
     row = page.locator(f"#link-{link.id}")
     expect(row.locator(".status")).to_have_text("Linked")  # linked and assigned in one step
     expect(row).to_contain_text(target.sku)
+    expect(page.locator("#toasts")).to_contain_text(
+        "The orders held for it are being sent to the store."
+    )
+    expect(page.locator("article.order .select-cell").first).to_be_hidden()  # no bulk actions
     assert_no_reload(page)
     save_screenshot("orders-item-linked")
 

@@ -21,7 +21,7 @@ from webapp.catalog.models import StoreSku
 from webapp.extensions import db
 from webapp.htmx import retarget, toast
 from webapp.linking.grid import MAX_QUERY_LENGTH, GridQuery, GridRow, grid_row, status_counts
-from webapp.linking.models import Link
+from webapp.linking.models import Link, LinkState
 from webapp.linking.services import (
     MAX_PACK_QUANTITY,
     NO_STORE_MESSAGE,
@@ -296,7 +296,10 @@ def save_link(link_id: int):
     db.session.commit()
     row = grid_row(db.session, link.id)
     body = _row_with_tabs(link.id, link.account_id)
-    return toast(body, f"Linked {sku_label(row)} to {target_text(row)}.")
+    message = f"Linked {sku_label(row)} to {target_text(row)}."
+    if _then_assign() and link.state is LinkState.LINKED:
+        message += " The orders held for it are being sent to the store."
+    return toast(body, message)
 
 
 @bp.post(LINK_URL + "/unlink")
