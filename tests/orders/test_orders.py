@@ -262,3 +262,30 @@ def test_deauthorization_and_expiry_show_in_the_account_selector(shop, sandbox, 
     assert db.session.get(MarketplaceAccount, account.id).status is AccountStatus.DISCONNECTED
     page = client.get("/orders/").get_data(as_text=True)
     assert "No Active/Valid Accounts Found" in page and "removed SKU Bridge" in page
+
+
+def test_an_order_the_store_fails_is_kept_as_failed_and_retry_creates_it(
+    shop, sandbox, client, run_jobs
+):
+    owner, store, account = shop
+    [a] = _skus(account.id, 1)
+    [x] = unique_variants(store.id, 1)
+    _link_live(owner, account, [a], [x])
+    run_jobs()
+    order_id = _place_order(sandbox, account, [(a.sku_id, 1)])
+    faults = f"{sandbox.url('magento')}/__sandbox__/faults"
+    requests.post(faults, json={"error_rate": 1.0}, timeout=5).raise_for_status()
+    start_orders(db.session, account, owner)
+    run_jobs()
+
+    failed = _order(order_id)
+    assert failed.state is OrderState.FAILED
+    assert "The store did not take the order" in failed.reason
+    assert _store_orders(sandbox) == []
+
+    requests.post(faults, json={"error_rate": 0}, timeout=5).raise_for_status()
+    client.login(owner.email, PASSWORD)
+    assert client.post_form(f"/orders/{failed.id}/retry").status_code in (200, 302)
+    run_jobs()
+    assert _order(order_id).state is OrderState.CREATED
+    assert len(_store_orders(sandbox)) == 1
