@@ -12,7 +12,6 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import MarketplaceAccount, User
-from webapp.accounts.services import TikTokApp, account_client
 from webapp.adapters.base import AdapterError, AuthenticationFailed
 from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobRun
@@ -29,8 +28,7 @@ from webapp.linking.services import NO_STORE_MESSAGE
 from webapp.linking.signals import links_went_live
 from webapp.orders.models import Order, OrderState
 from webapp.orders.services import held_orders_for_links, process_order, record_orders
-from webapp.stores.services import store_adapter
-from webapp.sync.jobs import limiters, settings_for
+from webapp.sync.jobs import platform_clients, settings_for
 from webapp.sync.models import SyncSettings
 
 QUEUE = "orders"
@@ -57,26 +55,20 @@ def run_orders(job_run_id: int) -> dict[str, Any]:
         paused = orders_paused(account, settings)
         if paused:
             return {"paused": paused}
-        tiktok_limiter, store_limiter = limiters(account)
-        client = account_client(
-            session, TikTokApp.from_config(current_app.config), account, limiter=tiktok_limiter
-        )
-        store = store_adapter(account.store, limiter=store_limiter)
         order_ids = run.params.get("order_ids")
-        try:
+        with platform_clients(session, account) as clients:
             if order_ids:
-                remote = client.get_orders(order_ids)
+                remote = clients.tiktok.get_orders(order_ids)
                 pulled_until = None
             else:
                 pulled_until = int(time.time()) + 1  # this second included
                 since = (settings.orders_pulled_until or pulled_until - FIRST_PULL_SECONDS) - (
                     OVERLAP_SECONDS
                 )
-                remote = client.iter_orders(update_time_ge=since, update_time_lt=pulled_until)
-            counts = _process(session, account, store, remote, progress)
-        finally:
-            client.close()
-            store.close()
+                remote = clients.tiktok.iter_orders(
+                    update_time_ge=since, update_time_lt=pulled_until
+                )
+            counts = _process(session, account, clients.store, remote, progress)
         if pulled_until is not None:
             settings = session.merge(settings)
             settings.orders_pulled_until = pulled_until

@@ -4,7 +4,9 @@ queue, so a long import never delays them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +17,8 @@ from sqlalchemy.orm import Session
 from webapp.accounts.models import AccountStatus, MarketplaceAccount, Store, User
 from webapp.accounts.selector import account_problem
 from webapp.accounts.services import TikTokApp, account_client
+from webapp.adapters.base import StoreAdapter
+from webapp.adapters.tiktok import TikTokShopClient
 from webapp.catalog.models import StoreSku
 from webapp.dbutil import chunked
 from webapp.extensions import db, utcnow
@@ -56,15 +60,32 @@ def pause_reason(account: MarketplaceAccount, settings: SyncSettings) -> str | N
     return None
 
 
-def limiters(account: MarketplaceAccount) -> tuple[RedisRateLimiter, RedisRateLimiter]:
-    """The shared limiters of this account's TikTok Shop shop and of its store."""
+@dataclass
+class PlatformClients:
+    """An account's TikTok Shop client and its store's adapter, each behind the limiter every
+    worker shares for that shop or store."""
+
+    tiktok: TikTokShopClient
+    store: StoreAdapter
+    tiktok_limiter: RedisRateLimiter
+
+
+@contextmanager
+def platform_clients(session: Session, account: MarketplaceAccount) -> Iterator[PlatformClients]:
     config, redis = current_app.config, redis_connection()
-    return (
-        RedisRateLimiter(
-            redis, f"tiktok:{account.shop_id}", rate=config["TIKTOK_CALLS_PER_SECOND"]
-        ),
-        RedisRateLimiter(redis, f"store:{account.store_id}", rate=config["STORE_CALLS_PER_SECOND"]),
+    tiktok_limiter = RedisRateLimiter(
+        redis, f"tiktok:{account.shop_id}", rate=config["TIKTOK_CALLS_PER_SECOND"]
     )
+    store_limiter = RedisRateLimiter(
+        redis, f"store:{account.store_id}", rate=config["STORE_CALLS_PER_SECOND"]
+    )
+    tiktok = account_client(session, TikTokApp.from_config(config), account, limiter=tiktok_limiter)
+    store = store_adapter(account.store, limiter=store_limiter)
+    try:
+        yield PlatformClients(tiktok, store, tiktok_limiter)
+    finally:
+        tiktok.close()
+        store.close()
 
 
 @job_type(JobKind.SYNC, queue=QUEUE)
@@ -78,34 +99,26 @@ def run_sync(job_run_id: int) -> dict[str, Any]:
             return {"paused": paused}
         link_ids = run.params.get("link_ids")
         full = bool(run.params.get("full"))
-        tiktok_limiter, store_limiter = limiters(account)
-        client = account_client(
-            session, TikTokApp.from_config(current_app.config), account, limiter=tiktok_limiter
-        )
-        store = store_adapter(account.store, limiter=store_limiter)
-        push = Push(
-            session,
-            account,
-            settings,
-            client=client,
-            store=store,
-            full=full,
-            link_ids=link_ids,
-            unpushed_only=bool(run.params.get("unpushed")),
-            progress=lambda done, message: progress.update(done=done, message=message),
-        )
-        progress.update(done=0, total=push.row_count(), message="Reading the store…")
-        try:
+        with platform_clients(session, account) as clients:
+            push = Push(
+                session,
+                account,
+                settings,
+                client=clients.tiktok,
+                store=clients.store,
+                full=full,
+                link_ids=link_ids,
+                unpushed_only=bool(run.params.get("unpushed")),
+                progress=lambda done, message: progress.update(done=done, message=message),
+            )
+            progress.update(done=0, total=push.row_count(), message="Reading the store…")
             report = push.run()
-        finally:
-            client.close()
-            store.close()
         settings = session.merge(settings)
         settings.last_sync_at = utcnow()
         if full and link_ids is None:
             settings.last_full_sync_at = settings.last_sync_at
         session.commit()
-        return report.as_dict() | {"waited_seconds": round(tiktok_limiter.waited, 2)}
+        return report.as_dict() | {"waited_seconds": round(clients.tiktok_limiter.waited, 2)}
 
     return run_tracked(job_run_id, work)
 
