@@ -13,7 +13,7 @@ from webapp.audit import AuditEvent
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.csvio.models import MappingImport, MappingImportRow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
-from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
+from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState, LinkStateCount
 from webapp.orders.models import Order, OrderItem, OrderState
 from webapp.sync.models import LinkSync, SyncSettings
 
@@ -27,6 +27,7 @@ __all__ = [
     "LinkComponent",
     "LinkEvent",
     "LinkState",
+    "LinkStateCount",
     "LinkSync",
     "MappingImport",
     "MappingImportRow",

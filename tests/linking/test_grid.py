@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from tests.builders import PASSWORD, make_account, make_user
+from webapp.accounts.models import User
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db
 from webapp.linking.grid import GridQuery, grid_page, status_counts
+from webapp.linking.jobs import start_automap
 from webapp.linking.models import Link, LinkState
+from webapp.linking.services import assign_links, unlink
 
 
 @pytest.fixture
@@ -63,6 +66,38 @@ def test_tabs_count_each_state(imported):
     assert counts["all"] == counts["not_linked"] + 3
     failed = grid_page(db.session, GridQuery(account_id=imported.id, status=LinkState.FAILED))
     assert [row.failure_reason for row in failed.rows] == ["SKU not found"]
+
+
+def _counted(account_id: int) -> dict[str, int]:
+    """The tab counts as a GROUP BY over the links gives them."""
+    rows = db.session.execute(
+        select(Link.state, func.count()).where(Link.account_id == account_id).group_by(Link.state)
+    )
+    counts = {state.value: 0 for state in LinkState} | {s.value: n for s, n in rows}
+    return counts | {"all": sum(counts.values())}
+
+
+def test_kept_counts_follow_every_kind_of_change(imported, run_jobs):
+    account_id = imported.id
+    assert status_counts(db.session, account_id) == _counted(account_id)  # after the import
+
+    owner = db.session.scalar(select(User).where(User.organization_id == imported.organization_id))
+    start_automap(db.session, imported, [], owner)  # set-based writes of many rows
+    run_jobs()
+    assert status_counts(db.session, account_id) == _counted(account_id)
+    assert status_counts(db.session, account_id)["mapped"] > 0
+
+    mapped = db.session.scalars(
+        select(Link).where(Link.account_id == account_id, Link.state == LinkState.MAPPED).limit(5)
+    ).all()
+    assign_links(db.session, imported, mapped[:3], actor=owner, batch=None)
+    unlink(db.session, mapped[3], expected_version=mapped[3].version, actor=owner)
+    db.session.commit()
+    assert status_counts(db.session, account_id) == _counted(account_id)
+
+    db.session.execute(delete(Link).where(Link.id == mapped[4].id))
+    db.session.commit()
+    assert status_counts(db.session, account_id) == _counted(account_id)
 
 
 def test_search_matches_sku_and_title_and_treats_wildcards_as_text(imported):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.dbutil import contains_text
-from webapp.linking.models import Link, LinkComponent, LinkState
+from webapp.linking.models import Link, LinkComponent, LinkState, LinkStateCount
 from webapp.sync.models import LinkSync
 
 MAX_QUERY_LENGTH = 200
@@ -213,11 +213,17 @@ def iter_grid_rows(session: Session, query: GridQuery, batch: int = 5_000) -> It
 
 
 def status_counts(session: Session, account_id: int, search: str = "") -> dict[str, int]:
-    """Rows per status tab (and "all"), for the same search as the grid."""
-    statement = select(Link.state, func.count()).select_from(Link)
+    """Rows per status tab (and "all"), for the same search as the grid. Without a search they
+    are read from the counts the database keeps (`LinkStateCount`), not counted."""
     if search.strip():
-        statement = _joined(statement)
-    statement = _filtered(statement, account_id, search).group_by(Link.state)
+        statement = _filtered(
+            _joined(select(Link.state, func.count()).select_from(Link)), account_id, search
+        )
+        statement = statement.group_by(Link.state)
+    else:
+        statement = select(LinkStateCount.state, LinkStateCount.count).where(
+            LinkStateCount.account_id == account_id
+        )
     counts = {state.value: 0 for state in LinkState}
     for state, count in session.execute(statement):
         counts[LinkState(state).value] = count

@@ -118,3 +118,16 @@ class LinkEvent(Base):
     before: Mapped[dict[str, Any]] = mapped_column(JSON)
     after: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LinkStateCount(Base):
+    """How many links of an account are in each state, kept by database triggers on `links`
+    (migration 0006), so the grid's tabs never count a million rows."""
+
+    __tablename__ = "link_state_counts"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("marketplace_accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
