@@ -29,5 +29,10 @@ format: $(STAMP)
 worker: $(STAMP)
 	$(BIN)/python worker.py
 
+## make bench [SIZE=small]: the benchmark suite (outside make test); writes bench/results.json
+SIZE ?= full
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --size $(SIZE)
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

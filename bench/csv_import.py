@@ -12,90 +12,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 TARGETS = {"seconds": 15.0, "ratio": 4.0, "peak_rss_mb": 300.0}
 
 
-def prepare(workdir: Path, rows: int) -> tuple[Path, Path]:
+def prepare(workdir: Path, rows: int) -> Path:
     """A migrated database holding one account with `rows` links, a store with `rows` variants,
     and a CSV linking each TikTok SKU to its store SKU (every 50th with a pack quantity)."""
-    os.environ["INSTANCE_DIR"] = str(workdir)
-    from flask_migrate import upgrade
-
-    from webapp import create_app
-    from webapp.security import encrypt
-
-    app = create_app()
-    with app.app_context():
-        upgrade()
-    secret = encrypt("bench")  # tokens and credentials are stored encrypted
-    database = workdir / "skubridge.db"
-    connection = sqlite3.connect(database)
-    now = "2026-01-01 00:00:00"
-    with connection:
-        connection.execute(
-            "INSERT INTO organizations (id, name, created_at) VALUES (1, 'Bench', ?)", (now,)
-        )
-        connection.execute(
-            "INSERT INTO stores (id, organization_id, platform, name, base_url, credentials,"
-            " last_check_message, created_at) VALUES (1, 1, 'magento', 'Bench store',"
-            " 'https://store.test', ?, '', ?)",
-            (encrypt("{}"), now),
-        )
-        connection.execute(
-            "INSERT INTO marketplace_accounts (id, organization_id, store_id, shop_id, shop_cipher,"
-            " shop_code, name, region, seller_name, access_token, refresh_token,"
-            " access_token_expires_at, refresh_token_expires_at, status, status_reason, created_at)"
-            " VALUES (1, 1, 1, 'shop', 'cipher', '', 'Bench shop', 'US', '', ?, ?, ?, ?,"
-            " 'active', '', ?)",
-            (secret, secret, now, now, now),
-        )
-        connection.executemany(
-            "INSERT INTO store_skus (id, store_id, remote_id, sku, name, variant, is_parent,"
-            " categories, tags, enabled, updated_at)"
-            " VALUES (?, 1, ?, ?, ?, '', 0, '[]', '[]', 1, ?)",
-            ((i, str(i), f"ST-{i:07d}", f"Store product {i}", now) for i in range(1, rows + 1)),
-        )
-        connection.executemany(
-            "INSERT INTO marketplace_skus (id, account_id, product_id, sku_id, seller_sku,"
-            " product_title, variant, product_status, currency, quantity, inventory,"
-            " remote_updated_at, created_at, updated_at)"
-            " VALUES (?, 1, ?, ?, ?, ?, '', 'ACTIVATE', 'USD', 0, '[]', 0, ?, ?)",
-            (
-                (i, str(i // 4), str(10**18 + i), f"TT-{i:07d}", f"Product {i}", now, now)
-                for i in range(1, rows + 1)
-            ),
-        )
-        connection.executemany(
-            "INSERT INTO links (id, account_id, marketplace_sku_id, quantity, state,"
-            " failure_reason, version, updated_at) VALUES (?, 1, ?, 1, 'not_linked', '', 1, ?)",
-            ((i, i, now) for i in range(1, rows + 1)),
-        )
-    connection.close()
+    common.use_instance(workdir)
+    common.migrated_app()
+    common.write_catalog(workdir / "skubridge.db", rows)
     csv_path = workdir / "mappings.csv"
     with csv_path.open("w", newline="") as out:
         out.write("Seller SKU,Store SKU,Quantity\r\n")
         out.writelines(
             f"TT-{i:07d},ST-{i:07d},{2 if i % 50 == 0 else 1}\r\n" for i in range(1, rows + 1)
         )
-    return database, csv_path
+    return csv_path
 
 
 def run_import(workdir: Path, csv_path: Path) -> None:
     """In its own process: the dashboard's check and apply, as the jobs run them."""
-    os.environ["INSTANCE_DIR"] = str(workdir)
+    common.use_instance(workdir)
     from webapp import create_app
     from webapp.accounts.models import MarketplaceAccount
     from webapp.csvio.mappings import (
@@ -157,7 +106,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-"))
     try:
         print(f"Preparing {args.rows:,} links, store SKUs and CSV rows in {workdir}…", flush=True)
-        _, csv_path = prepare(workdir, args.rows)
+        csv_path = prepare(workdir, args.rows)
         baseline = sqlite_cli_import(workdir, csv_path)
         child = subprocess.run(
             [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
@@ -173,24 +122,30 @@ def main() -> None:
         "seconds": measured["seconds"],
         "check_seconds": measured["check_seconds"],
         "apply_seconds": measured["apply_seconds"],
-        "baseline_sqlite3_import_seconds": round(baseline, 2),
-        "ratio": round(measured["seconds"] / baseline, 2),
         "peak_rss_mb": round(peak_mb, 1),
         "result": measured["result"],
     }
-    passed = args.rows < 1_000_000 or all(figures[k] <= v for k, v in TARGETS.items())
-    print(json.dumps(figures, indent=2))
+    ratio = round(measured["seconds"] / baseline, 2)
+    passed = (
+        args.rows >= 1_000_000
+        and figures["seconds"] <= TARGETS["seconds"]
+        and ratio <= TARGETS["ratio"]
+        and figures["peak_rss_mb"] <= TARGETS["peak_rss_mb"]
+    )
+    common.record_result(
+        "mapping_csv_ingest",
+        figures=figures,
+        baseline={"sqlite3_import_seconds": round(baseline, 2)},
+        ratio=ratio,
+        target=TARGETS | {"at_rows": 1_000_000},
+        passed=passed,
+    )
     print(
         f"mapping CSV ingest: {figures['seconds']} s for {args.rows:,} rows "
         f"(check {figures['check_seconds']} s, apply {figures['apply_seconds']} s); "
-        f"sqlite3 .import {figures['baseline_sqlite3_import_seconds']} s; "
-        f"ratio {figures['ratio']}; peak RSS {figures['peak_rss_mb']} MB; "
+        f"sqlite3 .import {baseline:.2f} s; ratio {ratio}; peak RSS {figures['peak_rss_mb']} MB; "
         f"{'PASS' if passed else 'FAIL'} (targets {TARGETS})"
     )
-    results_path = ROOT / "bench" / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results["mapping_csv_ingest"] = {"figures": figures, "targets": TARGETS, "pass": passed}
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 INVENTORY_CALL = "POST /product/202309/products/{product_id}/inventory/update"
 TARGET_WALL_FACTOR = 1.2
@@ -216,7 +217,7 @@ def main() -> None:
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-sync-"))
-    os.environ["INSTANCE_DIR"] = str(workdir)  # read when the application package is imported
+    common.use_instance(workdir)  # read when the application package is imported
     import requests
 
     from webapp import create_app
@@ -263,14 +264,24 @@ def main() -> None:
         "failed_rows": result["failed"],
         "limiter_waited_seconds": result.get("waited_seconds"),
     }
-    targets = {"inventory_calls": products, "rate_limited": 0, "ratio": TARGET_WALL_FACTOR}
     passed = (
         figures["inventory_calls"] == products
         and figures["rate_limited"] == 0
         and figures["pushed_rows"] == links
         and (figures["ratio"] or 0) <= TARGET_WALL_FACTOR
     )
-    print(json.dumps(figures, indent=2))
+    common.record_result(
+        "sync_push",
+        figures={k: v for k, v in figures.items() if k not in ("ideal_seconds", "ratio")},
+        baseline={"calls_over_rate_seconds": figures["ideal_seconds"]},
+        ratio=figures["ratio"],
+        target={
+            "inventory_calls": "one per product",
+            "rate_limited": 0,
+            "ratio": TARGET_WALL_FACTOR,
+        },
+        passed=passed,
+    )
     print(
         f"sync push: {links:,} SKUs on {products:,} products in {figures['seconds']} s; "
         f"{figures['inventory_calls']:,} inventory calls of {calls:,}; "
@@ -279,10 +290,6 @@ def main() -> None:
         f"ratio {figures['ratio']}; {'PASS' if passed else 'FAIL'} "
         f"(one call per product, no refusals, ratio ≤ {TARGET_WALL_FACTOR})"
     )
-    results_path = ROOT / "bench" / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
-    results["sync_push"] = {"figures": figures, "targets": targets, "pass": passed}
-    results_path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
