@@ -62,6 +62,7 @@ def write_catalog(database: Path, rows: int, *, link_states: bool = False) -> No
     `link_states` every link is Not Linked; with them the rows are Linked, Mapped, Not Linked
     and Map failed in the proportions of STATE_OF_DIGIT, targets the store SKU of the same
     number."""
+    from webapp.dbutil import planner_statistics_statements
     from webapp.security import encrypt
 
     secret = encrypt("bench")  # tokens and credentials are stored encrypted
@@ -104,6 +105,9 @@ def write_catalog(database: Path, rows: int, *, link_states: bool = False) -> No
             " VALUES (?, 1, ?, ?, 1, ?, ?, 1, ?, ?, ?)",
             (_link_row(i, link_states) for i in range(1, rows + 1)),
         )
+        # What the import jobs do when they finish (webapp.dbutil.refresh_planner_statistics).
+        for statement in planner_statistics_statements():
+            connection.execute(statement)
     connection.close()
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, select, update
 
 from tests.builders import PASSWORD, make_account, make_user
 from webapp.accounts.models import User
-from webapp.catalog.models import StoreSku
+from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
 from webapp.linking.grid import GridQuery, grid_page, status_counts
 from webapp.linking.jobs import start_automap
@@ -106,6 +106,63 @@ def test_search_matches_sku_and_title_and_treats_wildcards_as_text(imported):
     assert grid_page(db.session, GridQuery(account_id=imported.id, search="%")).rows == []
     titled = grid_page(db.session, GridQuery(account_id=imported.id, search="hoodie"))
     assert titled.rows and all("hoodie" in row.name.lower() for row in titled.rows)
+
+
+def _found(account_id: int, search: str) -> set[int]:
+    return {row.id for row in _rows(account_id, search)}
+
+
+def _rows(account_id: int, search: str):
+    query = GridQuery(account_id=account_id, search=search, page_size=5000)
+    return grid_page(db.session, query).rows
+
+
+def _scanned(account_id: int, search: str) -> set[int]:
+    """What a search must find, worked out row by row in Python."""
+    needle = search.casefold()
+    rows = db.session.execute(
+        select(Link.id, MarketplaceSku.seller_sku, MarketplaceSku.product_title,
+               MarketplaceSku.variant, MarketplaceSku.sku_id, StoreSku.sku)
+        .join(MarketplaceSku, MarketplaceSku.id == Link.marketplace_sku_id)
+        .outerjoin(StoreSku, StoreSku.id == Link.store_sku_id)
+        .where(Link.account_id == account_id)
+    )  # fmt: skip
+    return {
+        link_id
+        for link_id, seller_sku, title, variant, sku_id, store_sku in rows
+        if any(
+            needle in (text or "").casefold() for text in (seller_sku, title, variant, store_sku)
+        )
+        or sku_id == search
+    }
+
+
+@pytest.mark.parametrize("search", ["sh-0", "Sky Blue", "Es", "-XL", "zz-none", "_", '"'])
+def test_search_finds_what_reading_every_row_finds(imported, search):
+    assert _found(imported.id, search) == _scanned(imported.id, search)
+
+
+def test_search_finds_store_skus_sku_ids_and_follows_changes(imported):
+    sku = db.session.scalar(
+        select(MarketplaceSku).where(MarketplaceSku.account_id == imported.id).limit(1)
+    )
+    link = db.session.scalar(select(Link).where(Link.marketplace_sku_id == sku.id))
+    target = db.session.scalar(
+        select(StoreSku).where(StoreSku.is_parent.is_(False)).order_by(StoreSku.id.desc())
+    )
+    link.store_sku_id, link.state = target.id, LinkState.MAPPED
+    sku.seller_sku = "RENAMED-QX7"
+    db.session.commit()
+
+    assert link.id in _found(imported.id, target.sku.lower())
+    assert _found(imported.id, sku.sku_id) == {link.id}
+    assert _found(imported.id, "qx7") == {link.id}
+    counts = status_counts(db.session, imported.id, "qx7")
+    assert counts["all"] == 1 and counts["mapped"] == 1
+
+    sku.seller_sku = "AGAIN-RENAMED"
+    db.session.commit()
+    assert _found(imported.id, "qx7") == set()
 
 
 def test_full_page_and_partial_from_one_url(imported, client):

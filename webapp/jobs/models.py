@@ -44,6 +44,12 @@ class JobKind(enum.StrEnum):
         }[self]
 
     @property
+    def writes_in_bulk(self) -> bool:
+        """Writes catalogs or links by the thousand: the query planner's statistics are
+        refreshed after it."""
+        return self not in (JobKind.MAPPING_CHECK, JobKind.SYNC, JobKind.ORDERS)
+
+    @property
     def changes_links(self) -> bool:
         """Bulk link changes, which can be undone from the job's page."""
         return self in (

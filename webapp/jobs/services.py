@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from webapp.accounts.models import User
 from webapp.audit import record_event
+from webapp.dbutil import refresh_planner_statistics
 from webapp.domain import DomainError
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
@@ -267,6 +268,8 @@ def run_tracked(
     if run.total is not None:
         run.done = run.total
     session.commit()
+    if run.kind.writes_in_bulk:
+        refresh_planner_statistics(session)
     return result
 
 

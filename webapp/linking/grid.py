@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
-from webapp.dbutil import contains_text
 from webapp.linking.models import Link, LinkComponent, LinkState, LinkStateCount
+from webapp.linking.search import matching_links
 from webapp.sync.models import LinkSync
 
 MAX_QUERY_LENGTH = 200
@@ -86,22 +86,12 @@ class GridPage:
         return self.rows[-1].id if self.rows else None
 
 
-def _filtered(statement: Select[Any], account_id: int, search: str) -> Select[Any]:
+def _filtered(session: Session, statement: Select[Any], account_id: int, search: str):
     statement = statement.where(Link.account_id == account_id)
     search = search.strip()[:MAX_QUERY_LENGTH]
     if search:
-        statement = statement.where(
-            or_(
-                contains_text(
-                    search,
-                    MarketplaceSku.seller_sku,
-                    MarketplaceSku.product_title,
-                    MarketplaceSku.variant,
-                    StoreSku.sku,
-                ),
-                MarketplaceSku.sku_id == search,
-            )
-        )
+        dialect = session.get_bind().dialect.name
+        statement = statement.where(matching_links(account_id, search, dialect))
     return statement
 
 
@@ -178,7 +168,7 @@ def grid_row(session: Session, link_id: int) -> GridRow | None:
 
 
 def grid_page(session: Session, query: GridQuery) -> GridPage:
-    statement = _filtered(_row_select(), query.account_id, query.search)
+    statement = _filtered(session, _row_select(), query.account_id, query.search)
     if query.status is not None:
         statement = statement.where(Link.state == query.status)
     if query.failure in FAILURE_KINDS:
@@ -216,10 +206,8 @@ def status_counts(session: Session, account_id: int, search: str = "") -> dict[s
     """Rows per status tab (and "all"), for the same search as the grid. Without a search they
     are read from the counts the database keeps (`LinkStateCount`), not counted."""
     if search.strip():
-        statement = _filtered(
-            _joined(select(Link.state, func.count()).select_from(Link)), account_id, search
-        )
-        statement = statement.group_by(Link.state)
+        counted = select(Link.state, func.count()).select_from(Link)
+        statement = _filtered(session, counted, account_id, search).group_by(Link.state)
     else:
         statement = select(LinkStateCount.state, LinkStateCount.count).where(
             LinkStateCount.account_id == account_id
