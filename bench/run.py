@@ -32,6 +32,12 @@ SCENARIOS = {
         ["--links", "1000000", "--requests", "200"],
         ["grid_page", "inline_link_unlink"],
     ),
+    "import_sandbox": (
+        "import_sandbox.py",
+        ["--skus", "5000", "--products", "1000"],
+        ["--skus", "100000", "--products", "20000"],
+        ["import_from_sandbox"],
+    ),
     "sync_push": (
         "sync_push.py",
         ["--skus", "2000", "--products", "400", "--rate", "100"],

@@ -17,14 +17,10 @@ are printed and added to bench/results.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -32,39 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from sandbox_process import start_sandbox, stop_sandbox  # noqa: E402
 
 INVENTORY_CALL = "POST /product/202309/products/{product_id}/inventory/update"
 TARGET_WALL_FACTOR = 1.2
-
-
-def serve(skus: int, products: int, rate: float) -> None:
-    """In its own process: the sandbox APIs on free ports; prints their URLs as one JSON line."""
-    from webapp.sandbox.server import SANDBOXES, SandboxServers
-    from webapp.sandbox.settings import SandboxSettings
-
-    settings = SandboxSettings(
-        tiktok_skus=skus, products=products, rate_limit_per_second=rate, catalog_flaws=False
-    )
-    sandbox = SandboxServers.start(settings)
-    for app in sandbox.apps.values():
-        app.logger.disabled = True
-    print(json.dumps({name: sandbox.url(name) for name in SANDBOXES}), flush=True)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    stopped.wait()
-    sandbox.stop()
-
-
-def start_sandbox(args: argparse.Namespace) -> tuple[subprocess.Popen, dict[str, str]]:
-    command = [sys.executable, __file__, "--serve", "--skus", str(args.skus)]
-    command += ["--products", str(args.products), "--rate", str(args.rate)]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    line = process.stdout.readline()
-    if not line:
-        sys.exit("The sandbox did not start.")
-    return process, json.loads(line)
 
 
 def prepare(app, args: argparse.Namespace) -> tuple[int, int, int]:
@@ -210,11 +177,7 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=100_000)
     parser.add_argument("--products", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=50.0, help="TikTok Shop calls a second")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.skus, args.products, args.rate)
-        return
 
     workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-sync-"))
     common.use_instance(workdir)  # read when the application package is imported
@@ -224,7 +187,7 @@ def main() -> None:
     from webapp.redis_server import OwnedRedis, free_port
 
     owned_redis = None if os.environ.get("REDIS_URL") else OwnedRedis.start(free_port(), workdir)
-    sandbox, urls = start_sandbox(args)
+    sandbox, urls = start_sandbox(args.skus, args.products, args.rate)
     try:
         app = create_app(
             SQLALCHEMY_DATABASE_URI=f"sqlite:///{workdir / 'bench.db'}",
@@ -242,8 +205,7 @@ def main() -> None:
         wall, result = push(app, account_id)
         stats = requests.get(f"{urls['tiktok']}/__sandbox__/stats", timeout=10).json()
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+        stop_sandbox(sandbox)
         if owned_redis is not None:
             owned_redis.stop()
         shutil.rmtree(workdir, ignore_errors=True)
