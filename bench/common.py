@@ -134,14 +134,16 @@ def record_result(
     ratio: float | None,
     target: dict[str, Any],
     passed: bool,
+    at_target_size: bool = True,
 ) -> None:
-    """Print the scenario's figures and keep them in bench/results.json under `name`."""
+    """Print the scenario's figures and keep them in bench/results.json under `name`. A run
+    smaller than the targets speak of gets no verdict (`pass` is null)."""
     entry = {
         "figures": figures,
         "baseline": baseline,
         "ratio": ratio,
         "target": target,
-        "pass": passed,
+        "pass": passed if at_target_size else None,
     }
     print(json.dumps({name: entry}, indent=2))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -115,7 +115,8 @@ def main() -> None:
         baseline={"fetch_only_seconds": round(baseline, 2), "skus_read": read},
         ratio=ratio,
         target={"ratio": TARGET_RATIO, "at_skus": 100_000},
-        passed=ratio <= TARGET_RATIO and result["skus"] == read and args.skus >= 100_000,
+        passed=ratio <= TARGET_RATIO and result["skus"] == read,
+        at_target_size=args.skus >= 100_000,
     )
     print(
         f"import from the sandbox: {result['skus']:,} SKUs in {seconds:.1f} s; fetching the "
