@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
@@ -87,6 +87,24 @@ def serve_app(app: Flask) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve_webhook_receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A webhook endpoint of our own on loopback: yields its URL and the deliveries it gets,
+    each as (headers, raw body)."""
+    app = Flask("webhook_receiver")
+    deliveries: list[tuple[dict[str, str], bytes]] = []
+    lock = threading.Lock()
+
+    @app.post("/hooks")
+    def receive():
+        with lock:
+            deliveries.append((dict(request.headers), request.get_data()))
+        return "", 200
+
+    with serve_app(app) as url:
+        yield f"{url}/hooks", deliveries
 
 
 @contextmanager

@@ -12,10 +12,10 @@ from decimal import Decimal
 
 import pytest
 import requests
-from flask import Flask, request
-from werkzeug.datastructures import Headers
+from flask import Flask
 
-from tests.builders import serve_app, serve_sandbox
+from tests.builders import serve_app, serve_sandbox, serve_webhook_receiver
+from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AdapterError,
     AuthenticationFailed,
@@ -31,37 +31,6 @@ from webapp.sandbox.bigcommerce import create_bigcommerce_sandbox
 from webapp.sandbox.settings import SandboxSettings
 
 SETTINGS = SandboxSettings(tiktok_skus=400, products=100, bigcommerce_quota=100_000)
-
-
-class FakeSleep:
-    """Records the delays the adapter asks for instead of sleeping; can run a hook on each."""
-
-    def __init__(self, on_sleep=None):
-        self.delays: list[float] = []
-        self.on_sleep = on_sleep
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        if self.on_sleep:
-            self.on_sleep()
-
-
-class RecordingLimiter:
-    """A store limiter of one process: `pause` holds every call back for that long, and is
-    recorded."""
-
-    def __init__(self):
-        self.pauses: list[float] = []
-        self.paused_until = 0.0
-
-    def acquire(self) -> None:
-        wait = self.paused_until - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-
-    def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
 
 @pytest.fixture(scope="module")
@@ -501,7 +470,7 @@ def throttled():
 
 def test_pauses_when_the_quota_runs_out_before_any_429(throttled):
     url, store, settings = throttled
-    limiter = RecordingLimiter()
+    limiter = RecordingLimiter(hold=True)
     adapter = make_adapter(url, settings=settings, page_size=2, limiter=limiter, sleep=time.sleep)
 
     entries = catalog_entries(adapter)
@@ -517,7 +486,7 @@ def test_backs_off_on_a_429_and_succeeds(throttled):
     api = f"{url}/stores/{settings.bigcommerce_store_hash}/v2/store"
     while requests.get(api, headers=headers).status_code != 429:  # another app used the quota
         pass
-    limiter = RecordingLimiter()
+    limiter = RecordingLimiter(hold=True)
     slept = []
 
     def sleep(seconds):
@@ -538,17 +507,8 @@ def test_backs_off_on_a_429_and_succeeds(throttled):
 
 @pytest.fixture
 def receiver():
-    """SKU Bridge's webhook endpoint stood in for by one on loopback that keeps the deliveries."""
-    app = Flask("receiver")
-    deliveries = []
-
-    @app.post("/hooks")
-    def hook():
-        deliveries.append((Headers(request.headers), request.get_data()))
-        return "", 200
-
-    with serve_app(app) as address:
-        yield f"{address}/hooks", deliveries
+    with serve_webhook_receiver() as receiver:
+        yield receiver
 
 
 def deliver(url, receiver, **body):

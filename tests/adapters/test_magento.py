@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.builders import serve_sandbox
+from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AdapterError,
     AuthenticationFailed,
@@ -26,33 +27,6 @@ from webapp.adapters.magento import MagentoAdapter
 from webapp.adapters.registry import store_adapter_class
 from webapp.sandbox.magento import create_magento_sandbox
 from webapp.sandbox.settings import SandboxSettings
-
-
-class FakeSleep:
-    """Records the delays the adapter asks for instead of sleeping; can run a hook on each."""
-
-    def __init__(self, on_sleep=None):
-        self.delays: list[float] = []
-        self.on_sleep = on_sleep
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        if self.on_sleep:
-            self.on_sleep()
-
-
-class RecordingLimiter:
-    """A RateLimiter that lets every call through and records what the adapter told it."""
-
-    def __init__(self):
-        self.acquired = 0
-        self.pauses: list[float] = []
-
-    def acquire(self) -> None:
-        self.acquired += 1
-
-    def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 import pytest
 import requests
-from flask import Flask, request
 
-from tests.builders import serve_app, serve_sandbox
+from tests.builders import serve_sandbox, serve_webhook_receiver
+from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AuthenticationFailed,
     NewOrder,
@@ -28,33 +28,6 @@ from webapp.sandbox.settings import SandboxSettings
 from webapp.sandbox.shopify import create_shopify_sandbox, product_gid, sign_webhook, variant_gid
 
 SETTINGS = SandboxSettings(tiktok_skus=240, products=60, shopify_restore_rate=0)
-
-
-class FakeSleep:
-    """Records the delays the adapter asks for instead of sleeping; can run a hook on each."""
-
-    def __init__(self, on_sleep=None):
-        self.delays: list[float] = []
-        self.on_sleep = on_sleep
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        if self.on_sleep:
-            self.on_sleep()
-
-
-class RecordingLimiter:
-    """A RateLimiter that lets every call through and records what the adapter told it."""
-
-    def __init__(self):
-        self.acquired = 0
-        self.pauses: list[float] = []
-
-    def acquire(self) -> None:
-        self.acquired += 1
-
-    def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
 
 
 class Sandbox:
@@ -104,17 +77,8 @@ def _calm(shopify):
 
 @pytest.fixture
 def receiver():
-    """A webhook endpoint of our own: the deliveries it got, as (headers, raw body)."""
-    received: list[tuple[dict[str, str], bytes]] = []
-    app = Flask("receiver")
-
-    @app.post("/hooks")
-    def hooks():
-        received.append((dict(request.headers), request.get_data()))
-        return "", 200
-
-    with serve_app(app) as url:
-        yield f"{url}/hooks", received
+    with serve_webhook_receiver() as receiver:
+        yield receiver
 
 
 def catalog_entries(adapter, max_pages=1000):

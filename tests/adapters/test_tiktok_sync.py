@@ -12,6 +12,7 @@ import requests
 from tests.adapters.test_tiktok import Sleeps, fault_stats, make_client, mint_grant
 from tests.builders import serve_tiktok
 from tests.conftest import TEST_SANDBOX_SETTINGS
+from tests.fakes import RecordingLimiter
 from webapp.adapters.base import InvalidResponse, OrderAddress
 from webapp.adapters.tiktok import (
     ORDER_STATUS_CHANGE,
@@ -190,28 +191,11 @@ def test_deactivate_and_activate_split_past_twenty_ids(client, us_shop, tiktok_u
 # --- rate limits -----------------------------------------------------------------------------
 
 
-class RecordingLimiter:
-    """A `RateLimiter` that holds calls back for as long as it was paused, and records it."""
-
-    def __init__(self):
-        self.pauses: list[float] = []
-        self.acquired = 0
-        self.resume_at = 0.0
-
-    def acquire(self) -> None:
-        self.acquired += 1
-        time.sleep(max(0.0, self.resume_at - time.monotonic()))
-
-    def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.resume_at = time.monotonic() + seconds
-
-
 def test_a_rate_limited_write_pauses_the_limiter_and_is_retried_re_signed():
     settings = SandboxSettings(**TEST_SANDBOX_SETTINGS, rate_limit_per_second=1)
     with serve_tiktok(settings) as (url, catalog):
         shop = catalog.shops[0]
-        limiter = RecordingLimiter()
+        limiter = RecordingLimiter(hold=True)
         client = TikTokShopClient(
             settings.app_key,
             settings.app_secret,

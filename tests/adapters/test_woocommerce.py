@@ -5,16 +5,16 @@ from __future__ import annotations
 import itertools
 import math
 import socket
-import threading
 import time
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 import requests
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 
-from tests.builders import serve_app, serve_sandbox
+from tests.builders import serve_app, serve_sandbox, serve_webhook_receiver
+from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AuthenticationFailed,
     NewOrder,
@@ -35,33 +35,6 @@ from webapp.sandbox.settings import SandboxSettings
 from webapp.sandbox.woocommerce import create_woocommerce_sandbox
 
 SETTINGS = SandboxSettings(tiktok_skus=400, products=100)
-
-
-class FakeSleep:
-    """Records the delays the adapter asks for instead of sleeping; can run a hook on each."""
-
-    def __init__(self, on_sleep=None):
-        self.delays: list[float] = []
-        self.on_sleep = on_sleep
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        if self.on_sleep:
-            self.on_sleep()
-
-
-class RecordingLimiter:
-    """A RateLimiter that lets every call through and remembers each pause it was asked for."""
-
-    def __init__(self):
-        self.acquired = 0
-        self.pauses: list[float] = []
-
-    def acquire(self) -> None:
-        self.acquired += 1
-
-    def pause(self, seconds: float) -> None:
-        self.pauses.append(seconds)
 
 
 class Sandbox:
@@ -590,19 +563,8 @@ def test_backs_off_under_the_hosts_per_second_limit():
 
 @pytest.fixture(scope="module")
 def receiver():
-    """An endpoint of ours that records each webhook delivery it receives."""
-    app = Flask("webhook_receiver")
-    deliveries: list[tuple[dict[str, str], bytes]] = []
-    lock = threading.Lock()
-
-    @app.post("/webhooks/woocommerce")
-    def receive():
-        with lock:
-            deliveries.append((dict(request.headers), request.get_data()))
-        return "", 200
-
-    with serve_app(app) as url:
-        yield f"{url}/webhooks/woocommerce", deliveries
+    with serve_webhook_receiver() as receiver:
+        yield receiver
 
 
 def deliver(woo, receiver, **asked):

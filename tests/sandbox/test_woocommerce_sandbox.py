@@ -6,13 +6,11 @@ import base64
 import hashlib
 import hmac
 import math
-import threading
 
 import pytest
 import requests
-from flask import Flask, request
 
-from tests.builders import serve_app, serve_sandbox
+from tests.builders import serve_sandbox, serve_webhook_receiver
 from webapp.sandbox.settings import SandboxSettings
 from webapp.sandbox.woocommerce import create_woocommerce_sandbox
 
@@ -449,18 +447,8 @@ def test_the_hosts_per_second_limit():
 
 @pytest.fixture(scope="module")
 def receiver():
-    app = Flask("webhook_receiver")
-    deliveries: list[tuple[dict[str, str], bytes]] = []
-    lock = threading.Lock()
-
-    @app.post("/hook")
-    def receive():
-        with lock:
-            deliveries.append((dict(request.headers), request.get_data()))
-        return "", 200
-
-    with serve_app(app) as url:
-        yield f"{url}/hook", deliveries
+    with serve_webhook_receiver() as receiver:
+        yield receiver
 
 
 def test_a_delivery_is_signed_over_its_raw_body(woo, receiver):
