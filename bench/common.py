@@ -12,7 +12,7 @@ import math
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,24 @@ def migrated_app(**overrides: Any):
     return app
 
 
-def write_catalog(database: Path, rows: int, *, link_states: bool = False) -> None:
-    """One Magento store (id 1) with `rows` variants `ST-0000001`…, one TikTok Shop account
-    (id 1) with `rows` SKUs `TT-0000001`… (four a product), and a link row each. Without
-    `link_states` every link is Not Linked; with them the rows are Linked, Mapped, Not Linked
-    and Map failed in the proportions of STATE_OF_DIGIT, targets the store SKU of the same
-    number."""
+def store_sku_of(i: int) -> str:
+    return f"ST-{i:07d}"
+
+
+def write_catalog(
+    database: Path,
+    rows: int,
+    *,
+    link_states: bool = False,
+    store_sku: Callable[[int], str] = store_sku_of,
+) -> None:
+    """One Magento store (id 1) with `rows` variants (`store_sku(i)`: `ST-0000001`…), one
+    TikTok Shop account (id 1) with `rows` SKUs `TT-0000001`… (four a product), and a link row
+    each. Without `link_states` every link is Not Linked; with them the rows are Linked, Mapped,
+    Not Linked and Map failed in the proportions of STATE_OF_DIGIT, targets the store SKU of
+    the same number."""
     from webapp.dbutil import planner_statistics_statements
+    from webapp.linking.matching import normalize_sku
     from webapp.security import encrypt
 
     secret = encrypt("bench")  # tokens and credentials are stored encrypted
@@ -83,20 +94,23 @@ def write_catalog(database: Path, rows: int, *, link_states: bool = False) -> No
             (secret, secret, "2099-01-01 00:00:00", "2099-01-01 00:00:00", NOW),
         )
         connection.executemany(
-            "INSERT INTO store_skus (id, store_id, remote_id, sku, name, variant, is_parent,"
-            " categories, tags, enabled, updated_at)"
-            " VALUES (?, 1, ?, ?, ?, '', 0, '[]', '[]', 1, ?)",
-            ((i, str(i), f"ST-{i:07d}", f"Store product {i}", NOW) for i in range(1, rows + 1)),
+            "INSERT INTO store_skus (id, store_id, remote_id, sku, sku_key, name, variant,"
+            " is_parent, categories, tags, enabled, updated_at)"
+            " VALUES (?, 1, ?, ?, ?, ?, '', 0, '[]', '[]', 1, ?)",
+            (
+                (i, str(i), sku, normalize_sku(sku), f"Store product {i}", NOW)
+                for i, sku in ((i, store_sku(i)) for i in range(1, rows + 1))
+            ),
         )
         connection.executemany(
             "INSERT INTO marketplace_skus (id, account_id, product_id, sku_id, seller_sku,"
-            " product_title, variant, product_status, currency, quantity, inventory,"
+            " sku_key, product_title, variant, product_status, currency, quantity, inventory,"
             " remote_updated_at, created_at, updated_at)"
-            " VALUES (?, 1, ?, ?, ?, ?, ?, 'ACTIVATE', 'USD', 0, '[]', 0, ?, ?)",
+            " VALUES (?, 1, ?, ?, ?, ?, ?, ?, 'ACTIVATE', 'USD', 0, '[]', 0, ?, ?)",
             (
-                (i, str(i // 4), str(10**18 + i), f"TT-{i:07d}", f"Product {i // 4}",
+                (i, str(i // 4), str(10**18 + i), sku, normalize_sku(sku), f"Product {i // 4}",
                  f"Size {i % 4}", NOW, NOW)
-                for i in range(1, rows + 1)
+                for i, sku in ((i, f"TT-{i:07d}") for i in range(1, rows + 1))
             ),
         )  # fmt: skip
         connection.executemany(

@@ -26,6 +26,12 @@ SCENARIOS = {
         ["--rows", "1000000"],
         ["mapping_csv_ingest"],
     ),
+    "automap": (
+        "automap.py",
+        ["--rows", "20000"],
+        ["--rows", "1000000"],
+        ["automap"],
+    ),
     "grid": (
         "grid.py",
         ["--links", "20000", "--requests", "50"],

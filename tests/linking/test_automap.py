@@ -13,14 +13,22 @@ from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun
 from webapp.jobs.services import ProgressRecorder
+from webapp.linking import automap
 from webapp.linking.automap import (
     AutomapError,
     apply_automap,
     automap_links,
     preview_automap,
 )
-from webapp.linking.matching import MatchRule
+from webapp.linking.matching import MatchRule, match_sku
 from webapp.linking.models import Link, LinkEvent, LinkState
+
+
+@pytest.fixture(autouse=True)
+def every_row_listed(monkeypatch):
+    """These tests compare the preview's rows one by one with the demo catalog, so they list
+    them all; `test_a_large_preview_counts_everything_and_lists_the_first_rows` does not."""
+    monkeypatch.setattr(automap, "PREVIEW_LIMIT", 10_000)
 
 
 def _loose(sku: str) -> str:
@@ -283,3 +291,50 @@ def test_a_target_the_services_refuse_becomes_a_failure_with_their_reason(shop):
     assert "has no SKU in the store" in result["failures"][0]["reason"]
     link = db.session.get(Link, link_id)
     assert link.state is LinkState.FAILED and "has no SKU" in link.failure_reason
+
+
+def test_a_large_preview_counts_everything_and_lists_the_first_rows(shop, monkeypatch):
+    _, _, account = shop
+    full = preview_automap(db.session, account)
+    monkeypatch.setattr(automap, "PREVIEW_LIMIT", 3)
+
+    preview = preview_automap(db.session, account)
+
+    assert preview.by_rule == full.by_rule and preview.considered == full.considered
+    assert preview.ambiguous_total == full.ambiguous_total == len(full.ambiguous) > 3
+    assert (preview.unmatched, preview.parent_only_total) == (full.unmatched, 0)
+    for rule in (MatchRule.EXACT, MatchRule.NORMALIZED):
+        assert preview.proposals_by_rule(rule) == full.proposals_by_rule(rule)[:3]
+    assert preview.ambiguous == full.ambiguous[:3]
+
+
+def test_the_database_decides_every_row_as_the_matching_rules_do(shop):
+    """The rules run in SQL over the kept keys; `match_sku` is their definition. Every row of
+    the demo catalog, with its flaws, and a few made harder here, get the same outcome."""
+    _, store, account = shop
+    skus = db.session.scalars(
+        select(MarketplaceSku)
+        .where(MarketplaceSku.account_id == account.id)
+        .order_by(MarketplaceSku.id)
+    ).all()
+    skus[0].seller_sku = "ｔｓ－classic blk m"  # full-width forms and a space
+    skus[1].seller_sku = ""
+    skus[2].barcode = "3.65275E+11"  # a barcode a spreadsheet damaged
+    store_skus = db.session.scalars(select(StoreSku).where(StoreSku.store_id == store.id)).all()
+    store_skus[0].gone_at = utcnow()
+    store_skus[1].sku = skus[3].seller_sku.lower()
+    db.session.commit()
+    index = automap.load_catalog_index(db.session, store.id)
+
+    decisions = dict(db.session.execute(automap._candidates(account.id, store.id)).all())
+
+    assert len(decisions) == len(skus)
+    links = dict(db.session.execute(select(Link.marketplace_sku_id, Link.id)).all())
+    for sku in skus:
+        outcome = match_sku(index, sku.seller_sku, sku.barcode)
+        target = outcome.target.id if outcome.target else None
+        assert automap.Decision.read(decisions[links[sku.id]]) == (
+            outcome.kind,
+            outcome.rule,
+            target,
+        ), sku.seller_sku

@@ -215,10 +215,10 @@ def test_automap_preview_partial_shows_rule_counts_ambiguous_rows_and_ticked_pai
     assert "<html" not in body and 'id="automap-preview"' in body
     for rule, count in preview.by_rule.items():
         assert f"{rule.label} <strong>{count}</strong>" in body
-    assert f"Ambiguous <strong>{len(preview.ambiguous)}</strong>" in body
+    assert f"Ambiguous <strong>{preview.ambiguous_total}</strong>" in body
     assert f"Unmatched <strong>{preview.unmatched}</strong>" in body
     ticked = re.findall(r'name="map_link_id" value="(\d+)" checked', body)
-    listed = [p.link_id for rule in preview.by_rule for p in preview.proposals_by_rule(rule)[:200]]
+    listed = [p.link_id for p in preview.proposals]
     assert sorted(map(int, ticked)) == sorted(listed)
     for row in preview.ambiguous:
         assert f'<code>{row.marketplace_sku}</code> <span class="badge badge-refused">' in body
@@ -233,7 +233,7 @@ def test_automap_page_without_htmx_is_a_full_page(shop, client):
 
 
 def test_automap_preview_lists_200_per_rule_and_counts_the_rest(shop, client, monkeypatch):
-    monkeypatch.setattr("webapp.linking.bulk_views.PREVIEW_LIMIT", 5)
+    monkeypatch.setattr("webapp.linking.automap.PREVIEW_LIMIT", 5)
     _, _, account = shop
     preview = preview_automap(db.session, account)
     body = client.hx_get("/automap").get_data(as_text=True)
@@ -287,8 +287,8 @@ def test_map_leaves_the_unticked_pair_not_linked_and_lists_failures(shop, client
     assert all(_state(p.link_id) is LinkState.MAPPED for p in ticked)
 
     card = client.hx_get(f"/jobs/{run.id}").get_data(as_text=True)
-    assert f"mapped: <strong>{len(ticked)}</strong>" in card
-    failed = len(preview.ambiguous) + len(preview.parent_only) + preview.unmatched
+    assert f"mapped: <strong>{preview.matched - 1}</strong>" in card
+    failed = preview.ambiguous_total + preview.parent_only_total + preview.unmatched
     assert f"failed: <strong>{failed}</strong>" in card
     assert "could not be mapped, and why" in card
     assert "{&#39;" not in card and "failures:" not in card  # not the raw dict
@@ -296,7 +296,7 @@ def test_map_leaves_the_unticked_pair_not_linked_and_lists_failures(shop, client
         assert f"<code>{row.marketplace_sku}</code>" in card
     assert "SKU is ambiguous: 2 store products share it" in card
     mapped_tab = client.hx_get("/", target="linking-grid").get_data(as_text=True)
-    assert re.search(rf"Mapped <span class=\"count\">{len(ticked)}</span>", mapped_tab)
+    assert re.search(rf"Mapped <span class=\"count\">{preview.matched - 1}</span>", mapped_tab)
 
 
 def test_map_accepts_excluded_link_ids_directly(shop, client, run_jobs):

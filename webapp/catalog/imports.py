@@ -17,7 +17,7 @@ from webapp.accounts.models import MarketplaceAccount, Store
 from webapp.accounts.services import TikTokApp, account_client
 from webapp.adapters.base import CatalogPage, StoreVariant
 from webapp.adapters.tiktok import MarketplaceProduct
-from webapp.catalog.models import MarketplaceSku, StoreSku
+from webapp.catalog.models import MATCH_KEYS, MarketplaceSku, StoreSku, match_keys
 from webapp.dbutil import chunked, upsert
 from webapp.extensions import utcnow
 from webapp.jobs.models import JobRun
@@ -210,13 +210,15 @@ def _write_changes(
         else:
             counts["unchanged"] += 1
             unchanged_ids.append(previous["id"])
+    for row in changed:
+        row.update(match_keys(row[model.sku_field], row["barcode"]))
     scope_key = "account_id" if model is MarketplaceSku else "store_id"
     upsert(
         session,
         model.__table__,
         changed,
         key=[scope_key, key_name],
-        update=[*fields, "last_seen_job_id", "gone_at", "updated_at"],
+        update=[*fields, *MATCH_KEYS, "last_seen_job_id", "gone_at", "updated_at"],
     )
     for chunk in chunked(unchanged_ids):
         session.execute(update(model).where(model.id.in_(chunk)).values(last_seen_job_id=run_id))

@@ -14,15 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     and_,
     case,
     delete,
     exists,
     func,
-    insert,
     literal,
-    literal_column,
     null,
     or_,
     select,
@@ -46,11 +43,11 @@ from webapp.domain import DomainError
 from webapp.extensions import utcnow
 from webapp.jobs.models import JobRun
 from webapp.jobs.services import ProgressRecorder
+from webapp.linking.bulk_writes import BulkLinkWriter, StagedChanges
 from webapp.linking.grid import GridQuery, iter_grid_rows
-from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
+from webapp.linking.models import Link, LinkState
 from webapp.linking.services import NO_STORE_MESSAGE
 from webapp.linking.signals import links_stopped
-from webapp.types import UTCDateTime
 
 STAGE_BATCH = 20_000
 APPLY_BATCH = 50_000
@@ -395,9 +392,11 @@ def apply_mapping_import(
     if progress:
         progress.update(done=0, total=total, message="Writing links…", force=True)
     stopped: list[int] = []
-    writer = _LinkWriter(session, mapping_import.id, actor.id if actor else None, batch.id)
+    writer = BulkLinkWriter(
+        session, mapping_import.account_id, actor_id=actor.id if actor else None, batch_id=batch.id
+    )
     for low in range(first or 0, (last or -1) + 1, APPLY_BATCH):
-        stopped += writer.write(low, low + APPLY_BATCH)
+        stopped += writer.write(_staged_changes(mapping_import.id, low, low + APPLY_BATCH))[1]
         session.commit()
         if progress:
             progress.update(done=writer.written, message=f"Wrote {writer.written:,} links")
@@ -425,144 +424,27 @@ def _changed_since_check(session: Session, mapping_import: MappingImport) -> boo
     return bool(session.scalar(select(or_(links_changed, catalog_changed))))
 
 
-_links = Link.__table__
 _rows = R.__table__
-_components = LinkComponent.__table__
-EVENT_COLUMNS = [
-    "link_id",
-    "account_id",
-    "actor_id",
-    "job_run_id",
-    "action",
-    "before",
-    "after",
-    "created_at",
-]
 WRITTEN = [RowOutcome.NEW.value, RowOutcome.CHANGED.value, RowOutcome.UNLINK.value]
 
 
-class _LinkWriter:
-    """Writes a range of staged rows to their links in three statements: the LinkEvents
-    (before and after, built by the database as JSON), the kit parts cleared, the links set."""
-
-    def __init__(self, session: Session, import_id: int, actor_id: int | None, batch_id: int):
-        self.session = session
-        self.import_id = import_id
-        self.actor_id = actor_id
-        self.batch_id = batch_id
-        self.postgres = session.get_bind().dialect.name == "postgresql"
-        self.written = 0
-        # Kits are rare: when the account has none, there are no kit parts to record or clear.
-        account_id = session.scalar(
-            select(MappingImport.account_id).where(MappingImport.id == import_id)
-        )
-        self.has_linked = session.scalar(
-            select(
-                exists().where(
-                    _links.c.account_id == account_id, _links.c.state == LinkState.LINKED.value
-                )
-            )
-        )
-        self.has_kits = session.scalar(
-            select(
-                exists().where(
-                    _components.c.link_id == _links.c.id, _links.c.account_id == account_id
-                )
-            )
-        )
-
-    def write(self, low: int, high: int) -> list[int]:
-        in_range = and_(
-            _rows.c.import_id == self.import_id,
+def _staged_changes(import_id: int, low: int, high: int) -> StagedChanges:
+    """The new, changed and unlink rows of a range of staged ids, as changes of their links."""
+    unlinking = _rows.c.action == "unlink"
+    return StagedChanges(
+        rows=and_(
+            _rows.c.import_id == import_id,
             _rows.c.id >= low,
             _rows.c.id < high,
             _rows.c.outcome.in_(WRITTEN),
-            _links.c.id == _rows.c.link_id,
-        )
-        unlinking = _rows.c.action == "unlink"
-        state = case((unlinking, LinkState.NOT_LINKED.value), else_=LinkState.MAPPED.value)
-        store_sku_id = case((unlinking, null()), else_=_rows.c.store_sku_id)
-        quantity = case((unlinking, 1), else_=_rows.c.quantity)
-        now = utcnow()
-        stopped = (
-            list(
-                self.session.scalars(
-                    select(_links.c.id).where(in_range, _links.c.state == LinkState.LINKED.value)
-                )
-            )
-            if self.has_linked
-            else []
-        )
-        events = self.session.execute(
-            insert(LinkEvent.__table__).from_select(
-                EVENT_COLUMNS,
-                select(
-                    _links.c.id,
-                    _links.c.account_id,
-                    literal(self.actor_id, Integer),
-                    literal(self.batch_id, Integer),
-                    case((unlinking, "unlink"), else_="link"),
-                    self._object(
-                        state=_links.c.state,
-                        store_sku_id=_links.c.store_sku_id,
-                        quantity=_links.c.quantity,
-                        components=self._kit_parts() if self.has_kits else self._empty_list(),
-                        failure_reason=_links.c.failure_reason,
-                        version=_links.c.version,
-                    ),
-                    self._object(
-                        state=state,
-                        store_sku_id=store_sku_id,
-                        quantity=quantity,
-                        components=self._empty_list(),
-                        failure_reason=literal(""),
-                        version=_links.c.version + 1,
-                    ),
-                    literal(now, UTCDateTime()),
-                ).where(in_range),
-            )
-        )
-        self.written += events.rowcount or 0
-        if self.has_kits:
-            self.session.execute(
-                delete(_components).where(
-                    _components.c.link_id.in_(select(_rows.c.link_id).where(in_range))
-                )
-            )
-        self.session.execute(
-            update(_links)
-            .where(in_range)
-            .values(
-                state=state,
-                store_sku_id=store_sku_id,
-                quantity=quantity,
-                failure_reason="",
-                version=_links.c.version + 1,
-                mapped_at=case((unlinking, null()), else_=literal(now, UTCDateTime())),
-                linked_at=None,
-                updated_at=now,
-                updated_by_id=self.actor_id,
-            )
-        )
-        return stopped
-
-    def _object(self, **pairs: Any):
-        arguments = [part for key, value in pairs.items() for part in (literal(key), value)]
-        build = func.json_build_object if self.postgres else func.json_object
-        return build(*arguments)
-
-    def _kit_parts(self):
-        parts = _components.c
-        if self.postgres:
-            listed = func.json_agg(func.json_build_array(parts.store_sku_id, parts.quantity))
-            found = select(listed).where(parts.link_id == _links.c.id).scalar_subquery()
-            return func.coalesce(found, self._empty_list())
-        listed = func.json_group_array(func.json_array(parts.store_sku_id, parts.quantity))
-        found = select(listed).where(parts.link_id == _links.c.id).scalar_subquery()
-        return func.json(func.coalesce(found, "[]"))
-
-    def _empty_list(self):
-        return literal_column("'[]'::json") if self.postgres else func.json("[]")
+            Link.__table__.c.id == _rows.c.link_id,
+        ),
+        state=case((unlinking, LinkState.NOT_LINKED.value), else_=LinkState.MAPPED.value),
+        store_sku_id=case((unlinking, null()), else_=_rows.c.store_sku_id),
+        quantity=case((unlinking, 1), else_=_rows.c.quantity),
+        failure_reason=literal(""),
+        action=case((unlinking, "unlink"), else_="link"),
+    )
 
 
 # --- reports ----------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from webapp.linking.models import Link, LinkState
 from webapp.linking.views import bp
 from webapp.tenancy import current_account
 
-PREVIEW_LIMIT = 200  # proposals listed per rule; the rest are mapped too, and counted
 MAX_SELECTION = 5000
 NO_ACCOUNT = "Connect a TikTok Shop account first."
 STATE_HINTS = {
@@ -162,7 +161,6 @@ def automap_preview():
         preview=preview,
         problem=problem,
         rules=RULE_ORDER,
-        limit=PREVIEW_LIMIT,
     )
 
 

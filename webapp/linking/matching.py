@@ -198,13 +198,20 @@ def match_sku(index: CatalogIndex, seller_sku: str, barcode: str | None = None) 
             return _decide(rule, candidates)
     return MatchOutcome(
         kind=MatchKind.UNMATCHED,
-        reason=(
-            f"Store SKU not found: no store product has SKU {seller_sku}"
-            + (" or its barcode." if normalize_barcode(barcode) else ".")
-            if seller_sku
-            else "Store SKU not found: this TikTok SKU has no seller SKU."
-        ),
+        reason=unmatched_reason(seller_sku, has_barcode=bool(normalize_barcode(barcode))),
     )
+
+
+NOT_FOUND = "Store SKU not found: no store product has SKU "
+NO_SELLER_SKU = "Store SKU not found: this TikTok SKU has no seller SKU."
+
+
+def unmatched_reason(seller_sku: str, *, has_barcode: bool) -> str:
+    """Why no rule found a store product (auto-map writes the same text in SQL from these
+    parts)."""
+    if not seller_sku:
+        return NO_SELLER_SKU
+    return NOT_FOUND + seller_sku + (" or its barcode." if has_barcode else ".")
 
 
 def _decide(rule: MatchRule, candidates: tuple[CatalogEntry, ...]) -> MatchOutcome:

@@ -6,7 +6,15 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
@@ -131,3 +139,20 @@ class LinkStateCount(Base):
     )
     state: Mapped[str] = mapped_column(String(20), primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class AutomapDecision(Base):
+    """What one auto-map run decided for one row, staged so that every row is decided in one
+    statement and written to the links in ranges; a run deletes its rows when it ends.
+
+    `decision` packs the deciding rule and what it found (`webapp.linking.automap.Decision`);
+    `failure_reason` is filled for the refusals whose reason names the candidates."""
+
+    __tablename__ = "automap_decisions"
+    __table_args__ = (Index("ix_automap_decisions_run_key", "run_key", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_key: Mapped[int] = mapped_column(BigInteger)
+    link_id: Mapped[int]
+    decision: Mapped[int | None] = mapped_column(BigInteger)
+    failure_reason: Mapped[str] = mapped_column(String(500), default="")
