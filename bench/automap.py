@@ -16,7 +16,6 @@ import argparse
 import json
 import resource
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -44,24 +43,24 @@ def expected(rows: int) -> dict[str, int]:
     return {"exact": rows - normalized - unmatched, "normalized": normalized, "failed": unmatched}
 
 
-def baseline_join_insert(database: Path) -> float:
+def baseline_join_insert(database: common.Database) -> float:
     """The exact rule as one bare statement: every Not Linked row's pair with the store SKU
     spelled the same, inserted into a table of its own."""
-    connection = sqlite3.connect(database)
+    connection = database.connect()
     try:
         started = time.perf_counter()
-        with connection:
-            connection.execute("CREATE TABLE bench_pairs (link_id INTEGER, store_sku_id INTEGER)")
-            connection.execute(
-                "INSERT INTO bench_pairs SELECT links.id, store_skus.id FROM links"
-                " JOIN marketplace_skus ON marketplace_skus.id = links.marketplace_sku_id"
-                " JOIN store_skus ON store_skus.store_id = 1"
-                " AND store_skus.sku = marketplace_skus.seller_sku"
-                " WHERE links.account_id = 1 AND links.state IN ('not_linked', 'failed')"
-            )
+        connection.execute("CREATE TABLE bench_pairs (link_id INTEGER, store_sku_id INTEGER)")
+        connection.execute(
+            "INSERT INTO bench_pairs SELECT links.id, store_skus.id FROM links"
+            " JOIN marketplace_skus ON marketplace_skus.id = links.marketplace_sku_id"
+            " JOIN store_skus ON store_skus.store_id = 1"
+            " AND store_skus.sku = marketplace_skus.seller_sku"
+            " WHERE links.account_id = 1 AND links.state IN ('not_linked', 'failed')"
+        )
+        connection.commit()
         seconds = time.perf_counter() - started
-        with connection:
-            connection.execute("DROP TABLE bench_pairs")
+        connection.execute("DROP TABLE bench_pairs")
+        connection.commit()
     finally:
         connection.close()
     return seconds
@@ -117,19 +116,22 @@ def main() -> None:
         run_automap(Path(args.run))
         return
     workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-automap-"))
+    common.use_instance(workdir)
     try:
-        print(f"Writing {args.rows:,} unlinked TikTok SKUs and store SKUs…", flush=True)
-        common.use_instance(workdir)
-        common.migrated_app()
-        common.write_catalog(workdir / "skubridge.db", args.rows, store_sku=store_sku)
-        baseline = baseline_join_insert(workdir / "skubridge.db")
-        child = subprocess.run(
-            [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
-        )
-        if child.returncode:
-            sys.exit(f"Auto-map failed:\n{child.stderr}")
-        measured = json.loads(child.stdout.strip().splitlines()[-1])
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        with common.Database(workdir) as database:
+            print(
+                f"Writing {args.rows:,} unlinked TikTok SKUs and store SKUs ({database.dialect})…"
+            )
+            common.migrated_app()
+            common.write_catalog(database, args.rows, store_sku=store_sku)
+            baseline = baseline_join_insert(database)
+            child = subprocess.run(
+                [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
+            )
+            if child.returncode:
+                sys.exit(f"Auto-map failed:\n{child.stderr}")
+            measured = json.loads(child.stdout.strip().splitlines()[-1])
+            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     want = expected(args.rows)

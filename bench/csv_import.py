@@ -27,12 +27,11 @@ import common  # noqa: E402
 TARGETS = {"seconds": 15.0, "ratio": 4.0, "peak_rss_mb": 300.0}
 
 
-def prepare(workdir: Path, rows: int) -> Path:
+def prepare(workdir: Path, database: common.Database, rows: int) -> Path:
     """A migrated database holding one account with `rows` links, a store with `rows` variants,
     and a CSV linking each TikTok SKU to its store SKU (every 50th with a pack quantity)."""
-    common.use_instance(workdir)
     common.migrated_app()
-    common.write_catalog(workdir / "skubridge.db", rows)
+    common.write_catalog(database, rows)
     csv_path = workdir / "mappings.csv"
     with csv_path.open("w", newline="") as out:
         out.write("Seller SKU,Store SKU,Quantity\r\n")
@@ -83,6 +82,24 @@ def run_import(workdir: Path, csv_path: Path) -> None:
     )
 
 
+def bare_import(workdir: Path, database: common.Database, csv_path: Path) -> float:
+    """The baseline: the file into a bare table by the database's own bulk load (the `sqlite3`
+    command line's `.import`, or PostgreSQL's COPY from the client, as psql's \\copy does)."""
+    if not database.postgres:
+        return sqlite_cli_import(workdir, csv_path)
+    connection = database.connect()
+    try:
+        started = time.perf_counter()
+        with connection, connection.cursor() as cursor, csv_path.open("rb") as source:
+            cursor.execute("CREATE TABLE bench_mappings (seller_sku text, store_sku text, n text)")
+            with cursor.copy("COPY bench_mappings FROM STDIN (FORMAT csv, HEADER)") as copy:
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+        return time.perf_counter() - started
+    finally:
+        connection.close()
+
+
 def sqlite_cli_import(workdir: Path, csv_path: Path) -> float:
     database = workdir / "baseline.db"
     database.unlink(missing_ok=True)
@@ -101,20 +118,22 @@ def main() -> None:
     if args.run:
         run_import(Path(args.run), Path(args.run) / "mappings.csv")
         return
-    if shutil.which("sqlite3") is None:
-        sys.exit("The baseline needs the sqlite3 command line: apt-get install sqlite3")
     workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-"))
+    common.use_instance(workdir)
     try:
-        print(f"Preparing {args.rows:,} links, store SKUs and CSV rows in {workdir}…", flush=True)
-        csv_path = prepare(workdir, args.rows)
-        baseline = sqlite_cli_import(workdir, csv_path)
-        child = subprocess.run(
-            [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
-        )
-        if child.returncode:
-            sys.exit(f"The import failed:\n{child.stderr}")
-        measured = json.loads(child.stdout.strip().splitlines()[-1])
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        with common.Database(workdir) as database:
+            if not database.postgres and shutil.which("sqlite3") is None:
+                sys.exit("The baseline needs the sqlite3 command line: apt-get install sqlite3")
+            print(f"Preparing {args.rows:,} links, store SKUs and CSV rows ({database.dialect})…")
+            csv_path = prepare(workdir, database, args.rows)
+            baseline = bare_import(workdir, database, csv_path)
+            child = subprocess.run(
+                [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
+            )
+            if child.returncode:
+                sys.exit(f"The import failed:\n{child.stderr}")
+            measured = json.loads(child.stdout.strip().splitlines()[-1])
+            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     figures = {
@@ -134,7 +153,7 @@ def main() -> None:
     common.record_result(
         "mapping_csv_ingest",
         figures=figures,
-        baseline={"sqlite3_import_seconds": round(baseline, 2)},
+        baseline={"bare_bulk_load_seconds": round(baseline, 2)},
         ratio=ratio,
         target=TARGETS | {"at_rows": 1_000_000},
         passed=passed,
@@ -144,7 +163,7 @@ def main() -> None:
     print(
         f"mapping CSV ingest: {figures['seconds']} s for {args.rows:,} rows "
         f"(check {figures['check_seconds']} s, apply {figures['apply_seconds']} s); "
-        f"sqlite3 .import {baseline:.2f} s; ratio {ratio}; peak RSS {figures['peak_rss_mb']} MB; "
+        f"bare bulk load {baseline:.2f} s; ratio {ratio}; peak RSS {figures['peak_rss_mb']} MB; "
         f"{verdict} (targets {TARGETS} at 1,000,000 rows)"
     )
 

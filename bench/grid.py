@@ -60,12 +60,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-grid-"))
+    common.use_instance(workdir)
     try:
-        common.use_instance(workdir)
-        app = common.migrated_app()
-        print(f"Writing {args.links:,} links in every state…", flush=True)
-        common.write_catalog(workdir / "skubridge.db", args.links, link_states=True)
-        figures = measure(app, args.links, args.requests)
+        with common.Database(workdir) as database:
+            app = common.migrated_app()
+            print(f"Writing {args.links:,} links in every state ({database.dialect})…", flush=True)
+            common.write_catalog(database, args.links, link_states=True)
+            figures = measure(app, args.links, args.requests)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report(args.links, figures)

@@ -1,6 +1,11 @@
 """The benchmark suite: every scenario at a size, then one table of what was measured.
 
     python bench/run.py [--size small|full] [--only grid,sync_push]
+    DATABASE_URL=postgresql://… python bench/run.py --only csv_import,automap,grid
+
+With DATABASE_URL naming a PostgreSQL server, the scenarios that use a database of their own
+make one on that server for the run (and drop it after); their results are kept as
+`<result>@postgresql`.
 
 Each scenario runs in a process of its own (the dashboard reads its instance folder when it
 is imported) and adds its result to bench/results.json; the table is printed from there.
@@ -14,6 +19,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+from common import result_name  # bench/ is on the path: this script is in it
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results.json"
@@ -44,6 +51,12 @@ SCENARIOS = {
         ["--skus", "100000", "--products", "20000"],
         ["import_from_sandbox"],
     ),
+    "web_load": (
+        "web_load.py",
+        ["--links", "20000", "--clients", "10", "--seconds", "10"],
+        ["--links", "1000000", "--clients", "50", "--seconds", "60"],
+        ["web_under_load"],
+    ),
     "sync_push": (
         "sync_push.py",
         ["--skus", "2000", "--products", "400", "--rate", "100"],
@@ -72,7 +85,7 @@ def main() -> None:
         if subprocess.run(command).returncode:
             failed.append(name)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    print_table(results, [key for name in chosen for key in SCENARIOS[name][3]])
+    print_table(results, [result_name(key) for name in chosen for key in SCENARIOS[name][3]])
     if failed:
         sys.exit(f"These scenarios did not run to the end: {', '.join(failed)}")
 

@@ -38,7 +38,7 @@ from webapp.csvio.models import (
 )
 from webapp.csvio.reader import CsvRefused, iter_records
 from webapp.csvio.writer import MAPPING_HEADER, csv_lines
-from webapp.dbutil import chunked
+from webapp.dbutil import analyze_staged, chunked, insert_many
 from webapp.domain import DomainError
 from webapp.extensions import utcnow
 from webapp.jobs.models import JobRun
@@ -133,15 +133,9 @@ STAGE_COLUMNS = (
 
 
 def _stage(session: Session, import_id: int, rows: Iterator[MappingRow], progress) -> None:
-    """Write the rows as read, in batches, straight through the driver: a million rows go
-    in without building a million parameter dicts. The cells as uploaded are not kept: the
-    error report reads them from the stored file again."""
-    connection = session.connection()
-    marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    statement = (
-        f"INSERT INTO {_rows.name} ({', '.join(STAGE_COLUMNS)}) "
-        f"VALUES ({', '.join([marker] * len(STAGE_COLUMNS))})"
-    )
+    """Write the rows as read, in batches, straight through the driver (`insert_many`): a
+    million rows go in without building a million parameter dicts. The cells as uploaded are
+    not kept: the error report reads them from the stored file again."""
     batch: list[tuple[Any, ...]] = []
     staged = 0
     for line, marketplace_sku, store_sku, quantity, action, _, error, _ in rows:
@@ -149,13 +143,13 @@ def _stage(session: Session, import_id: int, rows: Iterator[MappingRow], progres
             (import_id, line, marketplace_sku[:255], store_sku[:255], quantity or 1, action, error)
         )
         if len(batch) >= STAGE_BATCH:
-            connection.exec_driver_sql(statement, batch)
+            insert_many(session, _rows, STAGE_COLUMNS, batch)
             staged += len(batch)
             batch.clear()
             if progress:
                 progress.update(done=staged, message=f"Read {staged:,} rows")
     if batch:
-        connection.exec_driver_sql(statement, batch)
+        insert_many(session, _rows, STAGE_COLUMNS, batch)
         staged += len(batch)
     if progress:
         progress.update(done=staged, total=staged, message=f"Read {staged:,} rows", force=True)
@@ -182,6 +176,7 @@ def resolve_rows(session: Session, mapping_import: MappingImport) -> dict[str, A
             outcome=None,
         )
     )
+    analyze_staged(session, _rows)  # the statements below join on what matching found
     session.execute(
         _update_rows()
         .where(

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from webapp.accounts.models import MarketplaceAccount, Store, User
 from webapp.catalog.models import MarketplaceSku, StoreSku
-from webapp.dbutil import chunked
+from webapp.dbutil import analyze_staged, chunked
 from webapp.domain import DomainError
 from webapp.jobs.models import JobRun
 from webapp.linking.bulk_writes import BulkLinkWriter, StagedChanges
@@ -587,6 +587,7 @@ def _apply(
         if progress is not None:
             progress.update(done=0, message="Matching against the store catalog…")
         _stage(session, account.id, store_id, run_key, scope, excluded_ids)
+        analyze_staged(session, _staged)
         _explain_refusals(session, store_id, run_key)
         first, last, total = session.execute(
             select(func.min(D.id), func.max(D.id), func.count()).where(D.run_key == run_key)

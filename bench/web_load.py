@@ -1,0 +1,284 @@
+"""Benchmark: the dashboard under gunicorn with many users at once (SQLite).
+
+    python bench/web_load.py [--links 1000000] [--clients 50] [--seconds 60]
+
+Writes a database of N links in every state (bench/common.py), starts the dashboard under
+gunicorn (sync workers, as docs/deploy.md runs it) and lets `--clients` simulated users work
+on it for `--seconds`: each logs in, then, with a think time of 0.25 to 0.75 s between
+requests (a person reading the page), opens a status tab's first page or a deep page, searches
+for a seller SKU, or links and unlinks a row of its own inline, as the browser's htmx sends
+them. The clients run in processes of their own, so the load generator's GIL does not add to
+the latencies. The baseline, in the same run, is one client alone for a quarter of the time:
+what the same requests cost on an idle server. Reports p50 / p95 / p99 of every request and
+the errors (any answer other than 200, or no answer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+TARGETS = {"p99_ms": 200.0, "errors": 0}
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+THINK_SECONDS = (0.25, 0.75)
+STATUSES = ("linked", "mapped", "not_linked", "failed")
+# What a user does, and how often: reading the grid most, editing a row now and then.
+MIX = (("tab", 35), ("deep", 20), ("search", 20), ("edit", 25))
+CLIENTS_PER_PROCESS = 10
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(workdir: Path, port: int, workers: int) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "webapp:create_app()",
+        ],
+        cwd=common.ROOT,
+        env=os.environ | {"INSTANCE_DIR": str(workdir)},
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/login", timeout=2).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    stop(server)
+    sys.exit("gunicorn did not answer within 60 s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+class Client:
+    """One user: a logged-in session and the Not Linked rows it edits (its own, so that two
+    users never edit the same row and every conflict would be a bug)."""
+
+    def __init__(self, base: str, links: int, rows: list[int]):
+        self.base, self.links, self.rows = base, links, rows
+        self.session = requests.Session()
+        self.versions = dict.fromkeys(rows, 1)
+        self.linked: set[int] = set()
+        page = self.session.get(f"{base}/login", timeout=30).text
+        answer = self.session.post(
+            f"{base}/login",
+            data={
+                "email": common.BENCH_EMAIL,
+                "password": common.BENCH_PASSWORD,
+                "csrf_token": _token(page),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        if answer.status_code != 302:
+            raise RuntimeError(f"login answered {answer.status_code}")
+        token = _token(self.session.get(f"{base}/", timeout=30).text)
+        self.session.headers.update(
+            {"HX-Request": "true", "HX-Target": "linking-grid", "X-CSRFToken": token}
+        )
+
+    def request(self, kind: str, chance: random.Random) -> requests.Response:
+        status = chance.choice(STATUSES)
+        if kind == "tab":
+            return self.session.get(f"{self.base}/?status={status}", timeout=30)
+        if kind == "deep":
+            after = chance.randrange(self.links // 2, self.links)
+            return self.session.get(f"{self.base}/?status={status}&after={after}", timeout=30)
+        if kind == "search":
+            return self.session.get(
+                f"{self.base}/?q=TT-{chance.randrange(1, self.links):07d}", timeout=30
+            )
+        row = chance.choice(self.rows)
+        version = self.versions[row]
+        if row in self.linked:
+            answer = self.session.post(
+                f"{self.base}/links/{row}/unlink", data={"version": version}, timeout=30
+            )
+            self.linked.discard(row)
+        else:
+            answer = self.session.post(
+                f"{self.base}/links/{row}",
+                data={"version": version, "store_sku_id": row, "quantity": 1},
+                timeout=30,
+            )
+            self.linked.add(row)
+        self.versions[row] = version + 1
+        return answer
+
+
+def _token(page: str) -> str:
+    return next(group for group in CSRF.search(page).groups() if group)
+
+
+def run_clients(arguments: tuple) -> list[tuple[str, float, int]]:
+    """In a process of its own: some clients in threads, each logging in, waiting for the
+    common start, then working until the end. Returns (kind, milliseconds, status) of every
+    request made in the window (status 0: no answer)."""
+    import threading
+
+    base, links, rows_by_client, start_at, seconds, seed = arguments
+    samples: list[tuple[str, float, int]] = []
+    lock = threading.Lock()
+    kinds = [kind for kind, weight in MIX for _ in range(weight)]
+
+    def work(number: int, rows: list[int]) -> None:
+        chance = random.Random(seed * 1000 + number)
+        client = Client(base, links, rows)
+        time.sleep(max(0.0, start_at - time.time() + chance.uniform(*THINK_SECONDS)))
+        while time.time() < start_at + seconds:
+            kind = chance.choice(kinds)
+            started = time.perf_counter()
+            try:
+                status = client.request(kind, chance).status_code
+            except requests.RequestException:
+                status = 0
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                samples.append((kind, elapsed, status))
+            time.sleep(chance.uniform(*THINK_SECONDS))
+
+    threads = [
+        threading.Thread(target=work, args=(number, rows))
+        for number, rows in enumerate(rows_by_client)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return samples
+
+
+def load(base: str, links: int, clients: int, seconds: float, first_row: int) -> dict:
+    """`clients` users for `seconds`; each owns 20 Not Linked rows (digit 7 of the row
+    numbers, see common.STATE_OF_DIGIT), starting at row `first_row`."""
+    rows = [[first_row + 10 * (20 * c + k) for k in range(20)] for c in range(clients)]
+    processes = max(1, -(-clients // CLIENTS_PER_PROCESS))
+    start_at = time.time() + 5 + clients * 0.25  # every client logged in by then
+    jobs = [(base, links, rows[p::processes], start_at, seconds, p) for p in range(processes)]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        samples = [sample for part in pool.map(run_clients, jobs) for sample in part]
+    return summarize(samples, seconds)
+
+
+def summarize(samples: list[tuple[str, float, int]], seconds: float) -> dict:
+    def figures(times: list[float]) -> dict:
+        return {
+            "requests": len(times),
+            "p50_ms": round(common.percentile(times, 0.5), 1),
+            "p95_ms": round(common.percentile(times, 0.95), 1),
+            "p99_ms": round(common.percentile(times, 0.99), 1),
+            "max_ms": round(max(times), 1),
+        }
+
+    errors = [(kind, status) for kind, _, status in samples if status != 200]
+    result = figures([ms for _, ms, _ in samples]) | {
+        "requests_per_second": round(len(samples) / seconds, 1),
+        "errors": len(errors),
+        "error_examples": sorted({f"{kind}: {status}" for kind, status in errors})[:5],
+    }
+    result["by_kind"] = {
+        kind: figures([ms for k, ms, _ in samples if k == kind]) for kind, _ in MIX
+    }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--links", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="skubridge-bench-load-"))
+    server = None
+    common.use_instance(workdir)
+    database = common.Database(workdir)
+    try:
+        database.__enter__()
+        common.migrated_app()
+        print(f"Writing {args.links:,} links in every state ({database.dialect})…", flush=True)
+        common.write_catalog(database, args.links, link_states=True)
+        port = free_port()
+        server = start_gunicorn(workdir, port, args.workers)
+        base = f"http://127.0.0.1:{port}"
+        print(f"One client alone for {args.seconds / 4:g} s (the baseline)…", flush=True)
+        alone = load(base, args.links, 1, args.seconds / 4, first_row=7 + 200 * args.clients)
+        print(f"{args.clients} clients for {args.seconds:g} s…", flush=True)
+        loaded = load(base, args.links, args.clients, args.seconds, first_row=7)
+    finally:
+        if server is not None:
+            stop(server)
+        database.__exit__()
+        shutil.rmtree(workdir, ignore_errors=True)
+    report(args, alone, loaded)
+
+
+def report(args, alone: dict, loaded: dict) -> None:
+    at_size = args.links >= 1_000_000 and args.clients >= 50 and args.seconds >= 60
+    passed = loaded["p99_ms"] <= TARGETS["p99_ms"] and loaded["errors"] == TARGETS["errors"]
+    common.record_result(
+        "web_under_load",
+        figures={
+            "links": args.links,
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "gunicorn_workers": args.workers,
+            "think_seconds": list(THINK_SECONDS),
+        }
+        | loaded,
+        baseline={"one_client_alone": {k: alone[k] for k in ("p50_ms", "p95_ms", "p99_ms")}},
+        ratio=round(loaded["p99_ms"] / alone["p99_ms"], 2),
+        target=TARGETS | {"at_links": 1_000_000, "at_clients": 50, "at_seconds": 60},
+        passed=passed,
+        at_target_size=at_size,
+    )
+    verdict = ("PASS" if passed else "FAIL") if at_size else "no verdict"
+    print(
+        f"web under load: {args.clients} clients, {loaded['requests']:,} requests in "
+        f"{args.seconds:g} s ({loaded['requests_per_second']}/s): p50 {loaded['p50_ms']} ms, "
+        f"p99 {loaded['p99_ms']} ms, {loaded['errors']} errors; one client alone p99 "
+        f"{alone['p99_ms']} ms; {verdict} (targets {TARGETS})"
+    )
+    print(json.dumps(loaded["by_kind"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
