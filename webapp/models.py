@@ -13,7 +13,15 @@ from webapp.audit import AuditEvent
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.csvio.models import MappingImport, MappingImportRow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
-from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState, LinkStateCount
+from webapp.linking.models import (
+    AutomapDecision,
+    FailureKindCount,
+    Link,
+    LinkComponent,
+    LinkEvent,
+    LinkState,
+    LinkStateCount,
+)
 from webapp.orders.models import Order, OrderItem, OrderState
 from webapp.sync.models import LinkSync, SyncSettings
 
@@ -26,6 +34,8 @@ __all__ = [
     "Link",
     "LinkComponent",
     "LinkEvent",
+    "AutomapDecision",
+    "FailureKindCount",
     "LinkState",
     "LinkStateCount",
     "LinkSync",

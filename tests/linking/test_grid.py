@@ -9,10 +9,10 @@ from tests.builders import PASSWORD, make_account, make_user
 from webapp.accounts.models import User
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
-from webapp.linking.grid import GridQuery, grid_page, status_counts
+from webapp.linking.grid import FAILURE_KINDS, GridQuery, failure_counts, grid_page, status_counts
 from webapp.linking.jobs import start_automap
 from webapp.linking.models import Link, LinkState
-from webapp.linking.services import assign_links, unlink
+from webapp.linking.services import assign_links, mark_failed, unlink
 
 
 @pytest.fixture
@@ -77,15 +77,37 @@ def _counted(account_id: int) -> dict[str, int]:
     return counts | {"all": sum(counts.values())}
 
 
+def _counted_failures(account_id: int) -> dict[str, int]:
+    """The failure filter's counts as the filter itself finds the rows."""
+    return {
+        key: db.session.scalar(
+            select(func.count()).where(
+                Link.account_id == account_id,
+                Link.state == LinkState.FAILED,
+                Link.failure_reason.ilike(kind.pattern),
+            )
+        )
+        for key, kind in FAILURE_KINDS.items()
+    }
+
+
+def _kept_counts_hold(account_id: int) -> bool:
+    return status_counts(db.session, account_id) == _counted(account_id) and failure_counts(
+        db.session, account_id
+    ) == _counted_failures(account_id)
+
+
 def test_kept_counts_follow_every_kind_of_change(imported, run_jobs):
     account_id = imported.id
-    assert status_counts(db.session, account_id) == _counted(account_id)  # after the import
+    assert _kept_counts_hold(account_id)  # after the import
 
     owner = db.session.scalar(select(User).where(User.organization_id == imported.organization_id))
     start_automap(db.session, imported, [], owner)  # set-based writes of many rows
     run_jobs()
-    assert status_counts(db.session, account_id) == _counted(account_id)
+    assert _kept_counts_hold(account_id)
     assert status_counts(db.session, account_id)["mapped"] > 0
+    assert failure_counts(db.session, account_id)["not_found"] > 0
+    assert failure_counts(db.session, account_id)["ambiguous"] > 0
 
     mapped = db.session.scalars(
         select(Link).where(Link.account_id == account_id, Link.state == LinkState.MAPPED).limit(5)
@@ -93,11 +115,19 @@ def test_kept_counts_follow_every_kind_of_change(imported, run_jobs):
     assign_links(db.session, imported, mapped[:3], actor=owner, batch=None)
     unlink(db.session, mapped[3], expected_version=mapped[3].version, actor=owner)
     db.session.commit()
-    assert status_counts(db.session, account_id) == _counted(account_id)
+    assert _kept_counts_hold(account_id)
 
-    db.session.execute(delete(Link).where(Link.id == mapped[4].id))
+    failed = db.session.scalars(
+        select(Link).where(Link.account_id == account_id, Link.state == LinkState.FAILED).limit(3)
+    ).all()
+    mark_failed(db.session, failed[0], "A parent product, not a variant.", actor=owner)
+    unlink(db.session, failed[1], expected_version=failed[1].version, actor=owner)
     db.session.commit()
-    assert status_counts(db.session, account_id) == _counted(account_id)
+    assert _kept_counts_hold(account_id)
+
+    db.session.execute(delete(Link).where(Link.id.in_([mapped[4].id, failed[2].id])))
+    db.session.commit()
+    assert _kept_counts_hold(account_id)
 
 
 def test_search_matches_sku_and_title_and_treats_wildcards_as_text(imported):

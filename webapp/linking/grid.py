@@ -11,11 +11,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
-from webapp.linking.models import Link, LinkComponent, LinkState, LinkStateCount
+from webapp.linking.models import FailureKindCount, Link, LinkComponent, LinkState, LinkStateCount
 from webapp.linking.search import matching_links
 from webapp.sync.models import LinkSync
 
@@ -220,14 +220,14 @@ def status_counts(session: Session, account_id: int, search: str = "") -> dict[s
 
 
 def failure_counts(session: Session, account_id: int) -> dict[str, int]:
-    """Map failed rows of each failure kind, for the filter on the Map failed tab: one pass over
-    the failed rows (a row counts for every kind whose pattern it matches, as the filter
-    finds it)."""
-    counted = [
-        func.coalesce(func.sum(case((Link.failure_reason.ilike(kind.pattern), 1), else_=0)), 0)
-        for kind in FAILURE_KINDS.values()
-    ]
-    counts = session.execute(
-        select(*counted).where(Link.account_id == account_id, Link.state == LinkState.FAILED)
-    ).one()
-    return dict(zip(FAILURE_KINDS, counts, strict=True))
+    """Map failed rows of each failure kind, for the filter on the Map failed tab, read from
+    the counts the database keeps (`FailureKindCount`). A row counts for every kind whose
+    pattern its reason matches, as the filter finds it."""
+    kept = dict(
+        session.execute(
+            select(FailureKindCount.kind, FailureKindCount.count).where(
+                FailureKindCount.account_id == account_id
+            )
+        ).all()
+    )
+    return {key: kept.get(key, 0) for key in FAILURE_KINDS}

@@ -141,6 +141,20 @@ class LinkStateCount(Base):
     count: Mapped[int] = mapped_column(default=0)
 
 
+class FailureKindCount(Base):
+    """How many Map failed rows of an account fail for each kind of reason
+    (`webapp.linking.grid.FAILURE_KINDS`), kept by database triggers on `links` (migration
+    0009), for the Map failed tab's filter."""
+
+    __tablename__ = "failure_kind_counts"
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("marketplace_accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
 class AutomapDecision(Base):
     """What one auto-map run decided for one row, staged so that every row is decided in one
     statement and written to the links in ranges; a run deletes its rows when it ends.
