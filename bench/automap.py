@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -125,13 +123,7 @@ def main() -> None:
             common.migrated_app()
             common.write_catalog(database, args.rows, store_sku=store_sku)
             baseline = baseline_join_insert(database)
-            child = subprocess.run(
-                [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
-            )
-            if child.returncode:
-                sys.exit(f"Auto-map failed:\n{child.stderr}")
-            measured = json.loads(child.stdout.strip().splitlines()[-1])
-            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            measured, peak_mb = common.run_measured(__file__, workdir, "Auto-map failed")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     want = expected(args.rows)

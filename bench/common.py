@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -207,6 +209,19 @@ def _link_row(i: int, link_states: bool) -> tuple:
     mapped_at = NOW if target else None
     linked_at = NOW if state == "linked" else None
     return (i, 1, i, target, 1, state, reason, 1, mapped_at, linked_at, NOW)
+
+
+def run_measured(script: str, workdir: Path, failure: str) -> tuple[dict[str, Any], float]:
+    """Run `script --run WORKDIR` in a fresh process (the dashboard reads its instance folder
+    when it is imported) and return the JSON its last line prints, with the peak memory (MB)
+    of the processes run so far."""
+    child = subprocess.run(
+        [sys.executable, script, "--run", str(workdir)], capture_output=True, text=True
+    )
+    if child.returncode:
+        sys.exit(f"{failure}:\n{child.stderr}")
+    measured = json.loads(child.stdout.strip().splitlines()[-1])
+    return measured, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def percentile(samples: Sequence[float], share: float) -> float:

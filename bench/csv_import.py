@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -127,13 +126,7 @@ def main() -> None:
             print(f"Preparing {args.rows:,} links, store SKUs and CSV rows ({database.dialect})…")
             csv_path = prepare(workdir, database, args.rows)
             baseline = bare_import(workdir, database, csv_path)
-            child = subprocess.run(
-                [sys.executable, __file__, "--run", str(workdir)], capture_output=True, text=True
-            )
-            if child.returncode:
-                sys.exit(f"The import failed:\n{child.stderr}")
-            measured = json.loads(child.stdout.strip().splitlines()[-1])
-            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            measured, peak_mb = common.run_measured(__file__, workdir, "The import failed")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     figures = {
