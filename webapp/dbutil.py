@@ -89,8 +89,8 @@ def refresh_planner_statistics(session: Session) -> None:
 
 def analyze_staged(session: Session, table: Table) -> None:
     """Statistics for a staging table just filled, before the statements that join it: on
-    PostgreSQL autovacuum would take them only later, and without them the planner takes a
-    table of a million rows for an empty one. SQLite's planner does well without (and its
+    PostgreSQL autovacuum would take them only later, after the job. Take them once the
+    columns those statements join on are filled. SQLite's planner does well without (and its
     statistics are refreshed when the job ends)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"ANALYZE {table.name}"))
