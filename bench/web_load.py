@@ -69,15 +69,18 @@ def start_gunicorn(workdir: Path, port: int, workers: int) -> subprocess.Popen:
         env=os.environ | {"INSTANCE_DIR": str(workdir)},
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/login", timeout=10).status_code == 200:
-                return server
-        except requests.RequestException:  # not listening yet, or still starting its workers
-            time.sleep(0.2)
-    stop(server)
-    sys.exit("gunicorn did not answer within 60 s")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/login", timeout=10).status_code == 200:
+                    return server
+            except requests.RequestException:  # not listening yet, or starting its workers
+                time.sleep(0.2)
+        sys.exit("gunicorn did not answer within 60 s")
+    except BaseException:
+        stop(server)  # never leave it running behind a benchmark that stopped
+        raise
 
 
 def stop(server: subprocess.Popen) -> None:
