@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import MarketplaceAccount, Store, User
-from webapp.catalog.models import MarketplaceSku, StoreSku
+from webapp.catalog.models import MarketplaceSku, StoreSku, match_keys
 from webapp.dbutil import analyze_staged, chunked
 from webapp.domain import DomainError
 from webapp.jobs.models import JobRun
@@ -261,9 +261,9 @@ def _outcomes(session: Session, store_id: int, rows: Sequence[_Row]) -> dict[int
     outcomes: dict[int, MatchOutcome] = {}
     for chunk in chunked(list(rows), LOOKUP_CHUNK):
         skus = {row.seller_sku for row in chunk if row.seller_sku}
-        own = [MarketplaceSku(seller_sku=row.seller_sku, barcode=row.barcode) for row in chunk]
-        keys = {sku.sku_key for sku in own if sku.sku_key}
-        barcodes = {sku.barcode_key for sku in own if sku.barcode_key}
+        own = [match_keys(row.seller_sku, row.barcode) for row in chunk]
+        keys = {key["sku_key"] for key in own if key["sku_key"]}
+        barcodes = {key["barcode_key"] for key in own if key["barcode_key"]}
         index = CatalogIndex(
             _entries(
                 session.execute(
