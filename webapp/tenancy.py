@@ -10,6 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.accounts.models import MarketplaceAccount, Organization, Store, User, UserRole
+from webapp.accounts.selector import AccountSelector, account_selector
 from webapp.extensions import db, login_manager
 from webapp.htmx import hx_redirect, is_htmx
 
@@ -70,6 +71,14 @@ def get_or_404(model: type[M], object_id: int) -> M:
 
 
 def organization_accounts() -> list[MarketplaceAccount]:
+    """The current organization's accounts, read once a request (the selector and the page
+    both ask)."""
+    if "accounts" not in g:
+        g.accounts = _find_accounts()
+    return g.accounts
+
+
+def _find_accounts() -> list[MarketplaceAccount]:
     organization = current_organization()
     if organization is None:
         return []
@@ -112,8 +121,8 @@ def choose_account(account: MarketplaceAccount) -> None:
 def open_organization(organization: Organization) -> None:
     session[SUPPORT_ORG_KEY] = organization.id
     session.pop(ACCOUNT_KEY, None)
-    g.pop("organization", None)
-    g.pop("account", None)
+    for key in ("organization", "accounts", "account"):
+        g.pop(key, None)
 
 
 def init_app(app: Flask) -> None:
@@ -137,13 +146,10 @@ def init_app(app: Flask) -> None:
             return redirect(url_for("auth.organizations"))
         return None
 
-    @app.context_processor
-    def navigation() -> dict[str, object]:
-        from webapp.accounts.selector import account_selector
-
+    @app.template_global()
+    def page_navigation() -> tuple[Organization | None, AccountSelector | None]:
+        """The organization and account selector the page header shows. A template global
+        rather than a context processor: only full pages ask, not every partial."""
         if not current_user.is_authenticated or current_organization() is None:
-            return {"organization": None, "selector": None}
-        return {
-            "organization": current_organization(),
-            "selector": account_selector(organization_accounts(), current_account()),
-        }
+            return None, None
+        return current_organization(), account_selector(organization_accounts(), current_account())

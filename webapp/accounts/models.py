@@ -49,7 +49,8 @@ class User(UserMixin, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    organization: Mapped[Organization | None] = relationship()
+    # Loaded with the user: every request asks for it.
+    organization: Mapped[Organization | None] = relationship(lazy="joined")
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -88,8 +89,11 @@ class MarketplaceAccount(Base):
     name: Mapped[str] = mapped_column(String(200))
     region: Mapped[str] = mapped_column(String(8), default="")
     seller_name: Mapped[str] = mapped_column(String(200), default="")
-    access_token: Mapped[str] = mapped_column(EncryptedText)
-    refresh_token: Mapped[str] = mapped_column(EncryptedText)
+    # Read (and decrypted) only by the code that calls TikTok Shop, not by every page.
+    access_token: Mapped[str] = mapped_column(EncryptedText, deferred=True, deferred_group="tokens")
+    refresh_token: Mapped[str] = mapped_column(
+        EncryptedText, deferred=True, deferred_group="tokens"
+    )
     access_token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     refresh_token_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[AccountStatus] = mapped_column(
@@ -120,7 +124,8 @@ class Store(Base):
     platform: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     base_url: Mapped[str] = mapped_column(String(500))
-    credentials: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON)
+    # Read (and decrypted) only by the code that calls the store, not by every page.
+    credentials: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, deferred=True)
     last_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_check_ok: Mapped[bool | None]
     last_check_message: Mapped[str] = mapped_column(String(500), default="")

@@ -204,7 +204,7 @@ def target_text(row: GridRow) -> str:
     return " + ".join(f"{quantity} × {sku}" if quantity > 1 else sku for sku, quantity in parts)
 
 
-def _row_with_tabs(link_id: int, account_id: int, notice: str | None = None) -> str:
+def _row_with_tabs(row: GridRow, notice: str | None = None) -> str:
     """The display row, plus the status tabs out of band since a count changed."""
     status_value, search = _page_filters()
     tabs = render_template(
@@ -212,17 +212,15 @@ def _row_with_tabs(link_id: int, account_id: int, notice: str | None = None) -> 
         oob=True,
         tabs=TABS,
         status_value=status_value,
-        query=GridQuery(account_id=account_id, search=search),
-        counts=status_counts(db.session, account_id, search),
+        query=GridQuery(account_id=row.account_id, search=search),
+        counts=status_counts(db.session, row.account_id, search),
     )
-    row = render_template("linking/_row.html", row=grid_row(db.session, link_id), notice=notice)
-    return row + tabs
+    return render_template("linking/_row.html", row=row, notice=notice) + tabs
 
 
 def _conflict(conflict: LinkConflict) -> ResponseReturnValue:
     db.session.rollback()
-    link = conflict.link
-    body = _row_with_tabs(link.id, link.account_id, notice=str(conflict))
+    body = _row_with_tabs(grid_row(db.session, conflict.link.id), notice=str(conflict))
     return toast(make_response(body, 409), str(conflict), "error")
 
 
@@ -294,10 +292,10 @@ def save_link(link_id: int):
             link, posted, search=request.form, version=shown_version, error=str(error), status=422
         )
     db.session.commit()
-    row = grid_row(db.session, link.id)
-    body = _row_with_tabs(link.id, link.account_id)
+    row = grid_row(db.session, link_id)
+    body = _row_with_tabs(row)
     message = f"Linked {sku_label(row)} to {target_text(row)}."
-    if _then_assign() and link.state is LinkState.LINKED:
+    if _then_assign() and row.state is LinkState.LINKED:
         message += " The orders held for it are being sent to the store."
     return toast(body, message)
 
@@ -314,6 +312,6 @@ def unlink_link(link_id: int):
         body = render_template("linking/_row.html", row=grid_row(db.session, link.id))
         return toast(make_response(body, 422), str(error), "error")
     db.session.commit()
-    label = sku_label(grid_row(db.session, link.id))
-    body = _row_with_tabs(link.id, link.account_id)
-    return toast(body, f"Unlinked {label}: inventory, price and order sync stopped for it.")
+    row = grid_row(db.session, link_id)
+    message = f"Unlinked {sku_label(row)}: inventory, price and order sync stopped for it."
+    return toast(_row_with_tabs(row), message)

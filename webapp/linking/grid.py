@@ -117,8 +117,10 @@ def _row_select() -> Select[Any]:
             Link.quantity,
             Link.version,
             MarketplaceSku.gone_at,
+            LinkSync.synced_at,
+            LinkSync.error.label("sync_error"),
         ).select_from(Link)
-    )
+    ).outerjoin(LinkSync, LinkSync.link_id == Link.id)
 
 
 def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
@@ -132,12 +134,6 @@ def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
             .order_by(LinkComponent.id)
         ):
             components.setdefault(link_id, []).append((sku, quantity))
-    syncs = {
-        record.link_id: record
-        for record in (
-            session.scalars(select(LinkSync).where(LinkSync.link_id.in_(ids))) if ids else ()
-        )
-    }
     return [
         GridRow(
             id=r.id,
@@ -153,8 +149,8 @@ def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
             gone=r.gone_at is not None,
             version=r.version,
             components=tuple(components.get(r.id, ())),
-            synced_at=syncs[r.id].synced_at if r.id in syncs else None,
-            sync_error=syncs[r.id].error if r.id in syncs else "",
+            synced_at=r.synced_at,
+            sync_error=r.sync_error or "",
         )
         for r in fetched
     ]

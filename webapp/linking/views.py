@@ -74,16 +74,19 @@ def grid():
     context: dict[str, object] = {"account": account, "tabs": TABS}
     if account is not None:
         query, problems = parse_grid_args(account.id)
+        page = grid_page(db.session, query)
         context.update(
             query=query,
             problems=problems,
-            page=grid_page(db.session, query),
+            page=page,
             counts=status_counts(db.session, account.id, query.search),
             failure_kinds=FAILURE_KINDS,
             failure_counts=(
                 failure_counts(db.session, account.id) if query.status is LinkState.FAILED else {}
             ),
-            imported=db.session.scalar(
+            # Rows shown mean products were imported; only an empty page needs to ask.
+            imported=bool(page.rows)
+            or db.session.scalar(
                 select(MarketplaceSku.id).where(MarketplaceSku.account_id == account.id).limit(1)
             )
             is not None,
