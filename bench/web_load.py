@@ -10,7 +10,9 @@ for a seller SKU, or links and unlinks a row of its own inline, as the browser's
 them. The clients run in processes of their own, so the load generator's GIL does not add to
 the latencies. The baseline, in the same run, is one client alone for a quarter of the time
 (15 s at least): what the same requests cost on an idle server. Reports p50 / p95 / p99 of
-every request and the errors (any answer other than 200, or no answer).
+every request and the errors (any answer other than 200, or no answer), and the same
+percentiles of the time the gunicorn worker spent on each request (its access log): the
+difference is time spent waiting for a free worker and for the CPU.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ STATUSES = ("linked", "mapped", "not_linked", "failed")
 # What a user does, and how often: reading the grid most, editing a row now and then.
 MIX = (("tab", 35), ("deep", 20), ("search", 20), ("edit", 25))
 CLIENTS_PER_PROCESS = 10
+TIMED_HEADER = "X-Bench-Timed"  # marks the measured requests in the access log, by run
 
 
 def free_port() -> int:
@@ -51,7 +54,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(workdir: Path, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(workdir: Path, port: int, workers: int, access_log: Path) -> subprocess.Popen:
     server = subprocess.Popen(
         [
             sys.executable,
@@ -63,6 +66,10 @@ def start_gunicorn(workdir: Path, port: int, workers: int) -> subprocess.Popen:
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            f"%(D)s %({{{TIMED_HEADER.lower()}}}i)s",
             "webapp:create_app()",
         ],
         cwd=common.ROOT,
@@ -154,19 +161,28 @@ def _token(page: str) -> str:
 def run_clients(arguments: tuple) -> list[tuple[str, float, int]]:
     """In a process of its own: some clients in threads, each logging in, waiting for the
     common start, then working until the end. Returns (kind, milliseconds, status) of every
-    request made in the window (status 0: no answer)."""
+    request made in the window (status 0: no answer), and why any client stopped early."""
     import threading
 
-    base, links, rows_by_client, start_at, seconds, seed = arguments
+    base, links, rows_by_client, start_at, seconds, seed, run = arguments
     samples: list[tuple[str, float, int]] = []
+    failures: list[str] = []
     lock = threading.Lock()
     kinds = [kind for kind, weight in MIX for _ in range(weight)]
 
     def work(number: int, rows: list[int]) -> None:
+        try:
+            work_until_the_end(number, rows)
+        except Exception as error:  # a user who stopped (say, could not log in) is an error too
+            with lock:
+                failures.append(f"{type(error).__name__}: {error}"[:200])
+
+    def work_until_the_end(number: int, rows: list[int]) -> None:
         chance = random.Random(seed * 1000 + number)
         client = Client(base, links, rows)
         for kind in ("tab", "deep", "search"):  # untimed: templates and caches warm
             client.request(kind, chance)
+        client.session.headers[TIMED_HEADER] = run
         time.sleep(max(0.0, start_at - time.time() + chance.uniform(*THINK_SECONDS)))
         while time.time() < start_at + seconds:
             kind = chance.choice(kinds)
@@ -188,22 +204,36 @@ def run_clients(arguments: tuple) -> list[tuple[str, float, int]]:
         thread.start()
     for thread in threads:
         thread.join()
-    return samples
+    return samples, failures
 
 
-def load(base: str, links: int, clients: int, seconds: float, first_row: int) -> dict:
+def load(base: str, links: int, clients: int, seconds: float, first_row: int, run: str) -> dict:
     """`clients` users for `seconds`; each owns 20 Not Linked rows (digit 7 of the row
     numbers, see common.STATE_OF_DIGIT), starting at row `first_row`."""
     rows = [[first_row + 10 * (20 * c + k) for k in range(20)] for c in range(clients)]
     processes = max(1, -(-clients // CLIENTS_PER_PROCESS))
     start_at = time.time() + 5 + clients * 0.25  # every client logged in by then
-    jobs = [(base, links, rows[p::processes], start_at, seconds, p) for p in range(processes)]
+    jobs = [(base, links, rows[p::processes], start_at, seconds, p, run) for p in range(processes)]
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        samples = [sample for part in pool.map(run_clients, jobs) for sample in part]
-    return summarize(samples, seconds)
+        parts = pool.map(run_clients, jobs)
+    samples = [sample for part, _ in parts for sample in part]
+    return summarize(samples, [failure for _, failed in parts for failure in failed], seconds)
 
 
-def summarize(samples: list[tuple[str, float, int]], seconds: float) -> dict:
+def server_times(access_log: Path, run: str) -> dict:
+    """Percentiles of the worker's own time on the measured requests of `run`."""
+    times = [
+        int(micros) / 1000
+        for micros, marker in (line.split() for line in access_log.read_text().splitlines())
+        if marker == run
+    ]
+    return {
+        f"{name}_ms": round(common.percentile(times, share), 1)
+        for name, share in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    }
+
+
+def summarize(samples: list[tuple[str, float, int]], failures: list[str], seconds: float) -> dict:
     def figures(times: list[float]) -> dict:
         return {
             "requests": len(times),
@@ -216,8 +246,10 @@ def summarize(samples: list[tuple[str, float, int]], seconds: float) -> dict:
     errors = [(kind, status) for kind, _, status in samples if status != 200]
     result = figures([ms for _, ms, _ in samples]) | {
         "requests_per_second": round(len(samples) / seconds, 1),
-        "errors": len(errors),
+        "errors": len(errors) + len(failures),
         "error_examples": sorted({f"{kind}: {status}" for kind, status in errors})[:5],
+        "clients_stopped": len(failures),
+        "why_clients_stopped": sorted(set(failures))[:5],
     }
     by_kind = {kind: [ms for k, ms, _ in samples if k == kind] for kind, _ in MIX}
     result["by_kind"] = {kind: figures(times) for kind, times in by_kind.items() if times}
@@ -241,13 +273,17 @@ def main() -> None:
         print(f"Writing {args.links:,} links in every state ({database.dialect})…", flush=True)
         common.write_catalog(database, args.links, link_states=True)
         port = free_port()
-        server = start_gunicorn(workdir, port, args.workers)
+        access_log = workdir / "access.log"
+        server = start_gunicorn(workdir, port, args.workers, access_log)
         base = f"http://127.0.0.1:{port}"
+        # Every worker warm (templates compiled, caches filled) before anything is timed.
+        load(base, args.links, args.workers, 3.0, 7 + 200 * (args.clients + 1), "warm-up")
         alone_seconds = max(args.seconds / 4, 15.0)
         print(f"One client alone for {alone_seconds:g} s (the baseline)…", flush=True)
-        alone = load(base, args.links, 1, alone_seconds, first_row=7 + 200 * args.clients)
+        alone = load(base, args.links, 1, alone_seconds, 7 + 200 * args.clients, "alone")
         print(f"{args.clients} clients for {args.seconds:g} s…", flush=True)
-        loaded = load(base, args.links, args.clients, args.seconds, first_row=7)
+        loaded = load(base, args.links, args.clients, args.seconds, 7, "loaded")
+        loaded["in_worker"] = server_times(access_log, "loaded")
     finally:
         if server is not None:
             stop(server)
@@ -279,7 +315,8 @@ def report(args, alone: dict, loaded: dict) -> None:
     print(
         f"web under load: {args.clients} clients, {loaded['requests']:,} requests in "
         f"{args.seconds:g} s ({loaded['requests_per_second']}/s): p50 {loaded['p50_ms']} ms, "
-        f"p99 {loaded['p99_ms']} ms, {loaded['errors']} errors; one client alone p99 "
+        f"p99 {loaded['p99_ms']} ms ({loaded['in_worker']['p99_ms']} ms of it in the worker), "
+        f"{loaded['errors']} errors; one client alone p99 "
         f"{alone['p99_ms']} ms; {verdict} (targets {TARGETS})"
     )
     print(json.dumps(loaded["by_kind"], indent=2))
