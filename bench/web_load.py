@@ -41,7 +41,7 @@ import common  # noqa: E402
 TARGETS = {"p99_ms": 200.0, "errors": 0}
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
 THINK_SECONDS = (0.25, 0.75)
-STATUSES = ("linked", "mapped", "not_linked", "failed")
+STATUSES = ("all", "linked", "mapped", "not_linked", "failed")
 # What a user does, and how often: reading the grid most, editing a row now and then.
 MIX = (("tab", 35), ("deep", 20), ("search", 20), ("edit", 25))
 CLIENTS_PER_PROCESS = 10

@@ -164,6 +164,21 @@ def grid_row(session: Session, link_id: int) -> GridRow | None:
 
 
 def grid_page(session: Session, query: GridQuery) -> GridPage:
+    statement = page_statement(session, query)
+    fetched = session.execute(statement).all()
+    more = len(fetched) > query.page_size
+    fetched = fetched[: query.page_size]
+    backwards = query.before is not None and query.after is None
+    if backwards:
+        fetched.reverse()
+    rows = _to_rows(session, fetched)
+    if backwards:
+        return GridPage(rows=rows, has_next=True, has_previous=more)
+    return GridPage(rows=rows, has_next=more, has_previous=query.after is not None)
+
+
+def page_statement(session: Session, query: GridQuery) -> Select[Any]:
+    """The rows of one page, and one more to tell whether a next page exists."""
     statement = _filtered(session, _row_select(), query.account_id, query.search)
     if query.status is not None:
         statement = statement.where(Link.state == query.status)
@@ -176,15 +191,7 @@ def grid_page(session: Session, query: GridQuery) -> GridPage:
         if query.after is not None:
             statement = statement.where(Link.id > query.after)
         statement = statement.order_by(Link.id)
-    fetched = session.execute(statement.limit(query.page_size + 1)).all()
-    more = len(fetched) > query.page_size
-    fetched = fetched[: query.page_size]
-    if backwards:
-        fetched.reverse()
-    rows = _to_rows(session, fetched)
-    if backwards:
-        return GridPage(rows=rows, has_next=True, has_previous=more)
-    return GridPage(rows=rows, has_next=more, has_previous=query.after is not None)
+    return statement.limit(query.page_size + 1)
 
 
 def iter_grid_rows(session: Session, query: GridQuery, batch: int = 5_000) -> Iterator[GridRow]:

@@ -54,7 +54,8 @@ class Link(Base):
 
     __tablename__ = "links"
     __table_args__ = (
-        Index("ix_links_account_state_id", "account_id", "state", "id"),
+        Index("ix_links_account_state_id", "account_id", "state", "id"),  # status tabs
+        Index("ix_links_account_id", "account_id", "id"),  # the All tab, in id order
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         CheckConstraint(
             "state NOT IN ('mapped', 'linked') OR store_sku_id IS NOT NULL",
