@@ -5,7 +5,7 @@
 Writes a database of N links in every state (bench/common.py), starts the dashboard under
 gunicorn (sync workers, as docs/deploy.md runs it) and lets `--clients` simulated users work
 on it for `--seconds`: each logs in, then, with a think time of 0.25 to 0.75 s between
-requests (a person reading the page), opens a status tab's first page or a deep page, searches
+requests (a person reading the page), opens a tab's first page or a deep page, searches
 for a seller SKU, or links and unlinks a row of its own inline, as the browser's htmx sends
 them. The clients run in processes of their own, so the load generator's GIL does not add to
 the latencies. The baseline, in the same run, is one client alone for a quarter of the time
