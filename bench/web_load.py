@@ -158,7 +158,7 @@ def _token(page: str) -> str:
     return next(group for group in CSRF.search(page).groups() if group)
 
 
-def run_clients(arguments: tuple) -> list[tuple[str, float, int]]:
+def run_clients(arguments: tuple) -> tuple[list[tuple[str, float, int]], list[str]]:
     """In a process of its own: some clients in threads, each logging in, waiting for the
     common start, then working until the end. Returns (kind, milliseconds, status) of every
     request made in the window (status 0: no answer), and why any client stopped early."""

@@ -47,6 +47,11 @@ class GridQuery:
     page_size: int = 50
     failure: str | None = None  # a FAILURE_KINDS key: why rows failed
 
+    @property
+    def backwards(self) -> bool:
+        """A previous page: read down from `before`, shown in id order."""
+        return self.before is not None and self.after is None
+
 
 @dataclass(frozen=True)
 class GridRow:
@@ -168,11 +173,10 @@ def grid_page(session: Session, query: GridQuery) -> GridPage:
     fetched = session.execute(statement).all()
     more = len(fetched) > query.page_size
     fetched = fetched[: query.page_size]
-    backwards = query.before is not None and query.after is None
-    if backwards:
+    if query.backwards:
         fetched.reverse()
     rows = _to_rows(session, fetched)
-    if backwards:
+    if query.backwards:
         return GridPage(rows=rows, has_next=True, has_previous=more)
     return GridPage(rows=rows, has_next=more, has_previous=query.after is not None)
 
@@ -184,8 +188,7 @@ def page_statement(session: Session, query: GridQuery) -> Select[Any]:
         statement = statement.where(Link.state == query.status)
     if query.failure in FAILURE_KINDS:
         statement = statement.where(Link.failure_reason.ilike(FAILURE_KINDS[query.failure].pattern))
-    backwards = query.before is not None and query.after is None
-    if backwards:
+    if query.backwards:
         statement = statement.where(Link.id < query.before).order_by(Link.id.desc())
     else:
         if query.after is not None:
