@@ -28,6 +28,13 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     app.url_map.converters["int"] = DatabaseIdConverter
     app.config.from_object(config_class)
     app.config.update(overrides)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A database server may drop a connection while it waits in the pool; a SQLite file
+        # cannot, so its requests skip the test query before their first statement.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_pre_ping": False,
+        }
     _load_instance_secrets(app)
     configure_encryption(app.config["FERNET_KEYS"])
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from flask import url_for
 from sqlalchemy import delete, func, select, text, update
 
-from tests.builders import PASSWORD, make_account, make_user
+from tests.builders import PASSWORD, make_account, make_user, unique_variants
 from webapp.accounts.models import User
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
@@ -19,7 +20,8 @@ from webapp.linking.grid import (
 )
 from webapp.linking.jobs import start_automap
 from webapp.linking.models import Link, LinkState
-from webapp.linking.services import assign_links, mark_failed, unlink
+from webapp.linking.services import Target, assign_links, mark_failed, set_link_target, unlink
+from webapp.urls import url_for_each
 
 
 @pytest.fixture
@@ -281,3 +283,44 @@ def test_map_failed_rows_filter_by_reason(imported, client):
     assert rows.count('<tr id="link-') == 1 and "is ambiguous" in rows
     assert "failure=ambiguous" in rows  # the self-refresh keeps the filter
     assert "does not exist" in client.get("/?status=failed&failure=bogus").get_data(as_text=True)
+
+
+def test_grid_rows_carry_their_kit_parts_and_their_own_buttons(imported, client):
+    """A page builds its rows' button URLs once; each row still gets its own, and only the
+    kit's row shows parts."""
+    first, second = unique_variants(imported.store_id, 2)
+    page = grid_page(db.session, GridQuery(account_id=imported.id, page_size=20))
+    kit = db.session.get(Link, page.rows[3].id)
+    set_link_target(
+        db.session,
+        kit,
+        [Target(first.id, 1), Target(second.id, 2)],
+        expected_version=kit.version,
+        actor=None,
+    )
+    db.session.commit()
+
+    body = client.hx_get("/", target="linking-grid").get_data(as_text=True)
+
+    rows = body.split('<tr id="link-')[1:]
+    assert [int(row.split('"', 1)[0]) for row in rows] == [row.id for row in page.rows]
+    with client.application.test_request_context():
+        for row in rows:
+            link_id = int(row.split('"', 1)[0])
+            assert f'hx-get="{url_for("linking.edit_link", link_id=link_id)}"' in row
+            has_parts = f'+ <code>{second.sku}</code> <span class="badge">× 2</span>' in row
+            assert has_parts == (link_id == kit.id)
+        kit_row = rows[3]
+        assert f"<code>{first.sku}</code>" in kit_row
+        assert f'hx-post="{url_for("linking.unlink_link", link_id=kit.id)}"' in kit_row
+
+
+def test_url_for_each_builds_what_url_for_builds(app):
+    with app.test_request_context("/"):
+        edit_assign = url_for_each("linking.edit_link", "link_id", then="assign")
+        unlink_url = url_for_each("linking.unlink_link", "link_id")
+        for link_id in (1, 42, 2**63 - 1):
+            assert edit_assign(link_id) == url_for(
+                "linking.edit_link", link_id=link_id, then="assign"
+            )
+            assert unlink_url(link_id) == url_for("linking.unlink_link", link_id=link_id)

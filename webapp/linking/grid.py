@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
@@ -106,31 +106,33 @@ def _joined(statement: Select[Any]) -> Select[Any]:
     )
 
 
-def _row_select() -> Select[Any]:
-    return _joined(
-        select(
-            Link.id,
-            Link.account_id,
-            MarketplaceSku.seller_sku,
-            MarketplaceSku.sku_id,
-            StoreSku.sku,
-            StoreSku.name.label("store_sku_name"),
-            MarketplaceSku.product_title,
-            MarketplaceSku.variant,
-            Link.state,
-            Link.failure_reason,
-            Link.quantity,
-            Link.version,
-            MarketplaceSku.gone_at,
-            LinkSync.synced_at,
-            LinkSync.error.label("sync_error"),
-        ).select_from(Link)
-    ).outerjoin(LinkSync, LinkSync.link_id == Link.id)
+# Built once: a page adds its filters, cursor and limit to it.
+_ROW_SELECT: Select[Any] = _joined(
+    select(
+        Link.id,
+        Link.account_id,
+        MarketplaceSku.seller_sku,
+        MarketplaceSku.sku_id,
+        StoreSku.sku,
+        StoreSku.name.label("store_sku_name"),
+        MarketplaceSku.product_title,
+        MarketplaceSku.variant,
+        Link.state,
+        Link.failure_reason,
+        Link.quantity,
+        Link.version,
+        MarketplaceSku.gone_at,
+        LinkSync.synced_at,
+        LinkSync.error.label("sync_error"),
+        # Kits are rare: only their rows need the parts read.
+        exists().where(LinkComponent.link_id == Link.id).label("is_kit"),
+    ).select_from(Link)
+).outerjoin(LinkSync, LinkSync.link_id == Link.id)
 
 
 def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
     components: dict[int, list[tuple[str, int]]] = {}
-    ids = [r.id for r in fetched]
+    ids = [r.id for r in fetched if r.is_kit]
     if ids:
         for link_id, sku, quantity in session.execute(
             select(LinkComponent.link_id, StoreSku.sku, LinkComponent.quantity)
@@ -163,7 +165,7 @@ def _to_rows(session: Session, fetched: Sequence[Any]) -> list[GridRow]:
 
 def grid_row(session: Session, link_id: int) -> GridRow | None:
     """One row as the grid shows it, for swapping a single row in place."""
-    fetched = session.execute(_row_select().where(Link.id == link_id)).all()
+    fetched = session.execute(_ROW_SELECT.where(Link.id == link_id)).all()
     rows = _to_rows(session, fetched)
     return rows[0] if rows else None
 
@@ -183,7 +185,7 @@ def grid_page(session: Session, query: GridQuery) -> GridPage:
 
 def page_statement(session: Session, query: GridQuery) -> Select[Any]:
     """The rows of one page, and one more to tell whether a next page exists."""
-    statement = _filtered(session, _row_select(), query.account_id, query.search)
+    statement = _filtered(session, _ROW_SELECT, query.account_id, query.search)
     if query.status is not None:
         statement = statement.where(Link.state == query.status)
     if query.failure in FAILURE_KINDS:

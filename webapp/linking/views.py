@@ -5,6 +5,9 @@ One URL serves the full page or, for htmx, only the `#linking-grid` fragment.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
@@ -24,11 +27,30 @@ from webapp.linking.grid import (
 from webapp.linking.models import LINK_STATE_LABELS, LinkState
 from webapp.sync.jobs import settings_for
 from webapp.tenancy import current_account
+from webapp.urls import url_for_each
 
 bp = Blueprint("linking", __name__)
 
 LINK_JOB_KINDS = [kind for kind in JobKind if kind.changes_links or kind is JobKind.UNDO]
 TABS = [("all", "All")] + [(state.value, label) for state, label in LINK_STATE_LABELS.items()]
+
+
+@dataclass(frozen=True)
+class RowUrls:
+    """Where a grid row's buttons go, as functions of the row's id."""
+
+    edit: Callable[[int], str]
+    unlink: Callable[[int], str]
+
+
+@bp.app_template_global()
+def row_urls(then_assign: bool = False) -> RowUrls:
+    """The row buttons' URLs, built once for a whole page of rows (linking/_grid_row.html).
+    `then_assign`: the rows of an order held for mapping, whose editor assigns once linked."""
+    return RowUrls(
+        edit=url_for_each("linking.edit_link", "link_id", then="assign" if then_assign else None),
+        unlink=url_for_each("linking.unlink_link", "link_id"),
+    )
 
 
 def parse_grid_args(account_id: int) -> tuple[GridQuery, list[str]]:
