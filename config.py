@@ -67,6 +67,16 @@ class Config:
     MAPPING_MAX_ROWS = env_int("MAPPING_MAX_ROWS", 1_000_000)
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Reverse proxies in front of the dashboard whose X-Forwarded-* headers are believed (the
+    # client's address for the login limit, HTTPS for Secure cookies). 0: none, served directly.
+    TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
+    # Failed logins allowed a minute, from one address and for one email, before the login
+    # form refuses further tries for the rest of the minute.
+    LOGIN_FAILURES_PER_MINUTE = env_int("LOGIN_FAILURES_PER_MINUTE", 10)
+    RATELIMIT_KEY_PREFIX = "skubridge-login"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True  # Redis away: limit in the process meanwhile
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
 
 

@@ -100,7 +100,8 @@ def _clean_state(request):
             db.session.execute(table.delete())
         db.session.commit()
         redis = redis_connection()
-        for pattern in ("skubridge:limiter:*", "skubridge:webhook:*"):
+        login_limits = f"LIMITS:LIMITER/{app.config['RATELIMIT_KEY_PREFIX']}/*"
+        for pattern in ("skubridge:limiter:*", "skubridge:webhook:*", login_limits):
             for key in redis.scan_iter(pattern):
                 redis.delete(key)
         for name in app.config["RQ_QUEUES"]:

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
 from config import BASE_DIR, INSTANCE_DIR, Config
-from webapp.extensions import csrf, db, login_manager, migrate
+from webapp.extensions import csrf, db, limiter, login_manager, migrate
 from webapp.security import configure_encryption
 
 
@@ -42,8 +42,10 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    limiter.init_app(app)
 
-    from webapp import formatting, htmx, models, tenancy  # noqa: F401  (models: the schema)
+    from webapp import formatting, htmx, http_security, models, tenancy  # noqa: F401  (models: the schema)
     from webapp.accounts.views import bp as accounts_bp
     from webapp.auth.cli import users_cli
     from webapp.auth.views import bp as auth_bp
@@ -60,6 +62,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     from webapp.webhooks import bp as webhooks_bp
 
     htmx.init_app(app)
+    http_security.init_app(app)
     formatting.init_app(app)
     tenancy.init_app(app)
     register_error_handlers(app)

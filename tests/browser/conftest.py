@@ -80,11 +80,21 @@ def live_server(app) -> Iterator[str]:
 
 @pytest.fixture
 def page(browser, live_server):
+    """A fresh browser tab on the live server. Whatever the test does, nothing in it may be
+    refused by the Content Security Policy (Chromium reports each refusal in the console)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server)
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
+    assert not refused, f"the Content Security Policy refused: {refused}"
 
 
 @pytest.fixture
