@@ -127,11 +127,11 @@ def serve_tiktok(settings: SandboxSettings) -> Iterator[tuple[str, DemoCatalog]]
         yield url, catalog
 
 
-def import_shop(owner: User, run_jobs) -> tuple[Store, MarketplaceAccount]:
-    """A Magento store whose catalog is read and the first sandbox shop linked to it with its
-    products imported, through the real jobs (`run_jobs` is the fixture of that name)."""
+def import_shop(owner: User, run_jobs, shop_index: int = 0) -> tuple[Store, MarketplaceAccount]:
+    """A Magento store whose catalog is read and a sandbox shop (the first by default) linked
+    to it with its products imported, through the real jobs (`run_jobs`: that fixture)."""
     store = make_store(owner.organization)
-    account = make_account(owner.organization, owner, store=store)
+    account = make_account(owner.organization, owner, shop_index=shop_index, store=store)
     start_store_catalog_refresh(db.session, store, owner)
     start_marketplace_import(db.session, account, owner)
     run_jobs()
