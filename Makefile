@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: run test lint format worker bench clean
+.PHONY: run test test-postgres soak lint format worker bench clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,15 @@ run: $(STAMP)
 ## make test: lint, then the whole suite
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+## make test-postgres: the whole suite again on PostgreSQL (POSTGRES_URL, a database it may wipe)
+POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+test-postgres: $(STAMP)
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/python -m pytest
+
+## make soak: the long variants of the reliability suites (not part of make test)
+soak: $(STAMP)
+	$(BIN)/python -m pytest -m soak
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

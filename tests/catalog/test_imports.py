@@ -44,6 +44,11 @@ def test_initiate_import_fills_the_grid_with_not_linked_rows(shop, sandbox, run_
     assert _count(Link, account_id=account.id, state=LinkState.NOT_LINKED) == expected_skus
     sku = db.session.scalar(select(MarketplaceSku).where(MarketplaceSku.variant != "").limit(1))
     assert " / " in sku.variant  # product detail gave the variant names
+    # The grid (in link id order) lists the rows in the order the catalog came in.
+    in_grid_order = db.session.scalars(
+        select(Link.marketplace_sku_id).where(Link.account_id == account.id).order_by(Link.id)
+    ).all()
+    assert in_grid_order == sorted(in_grid_order)
 
 
 def test_import_twice_changes_nothing(shop, sandbox, run_jobs):

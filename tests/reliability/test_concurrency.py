@@ -1,8 +1,9 @@
 """Many people editing the same rows at once, over real HTTP against a threaded server: 20
-clients link and unlink the same five rows, each from the version it last read. Every change
-is made from the version its writer saw (no lost update), every other answer is a conflict the
-user is told about, and the rows, their history and the kept tab counts agree at the end.
-Runs on the configured database (SQLite here, PostgreSQL when DATABASE_URL says so)."""
+clients link and unlink the same five rows, each from the version it last read (`make soak`:
+50 clients, 40 edits each, ten rows). Every change is made from the version its writer saw
+(no lost update), every other answer is a conflict the user is told about, and the rows,
+their history and the kept tab counts agree at the end. Runs on the configured database
+(SQLite here, PostgreSQL when DATABASE_URL says so)."""
 
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ from webapp.extensions import db
 from webapp.linking.grid import status_counts
 from webapp.linking.models import Link, LinkEvent, LinkState
 
-CLIENTS = 20
-EDITS_EACH = 8
-ROWS = 5
+# (clients, edits each, rows): the everyday run, and the soak run of `make soak`.
+EVERYDAY = (20, 8, 5)
+SOAK = (50, 40, 10)
 VERSION = re.compile(r'name="version" value="(\d+)"')
 CONFLICT = "Someone else changed this row a moment ago"
 
@@ -69,36 +70,45 @@ def _token(page: str) -> str:
 
 
 @pytest.fixture
-def contested(shop):
-    """Five Not Linked rows, and two store SKUs each could be linked to."""
+def contested(shop, request):
+    """Some Not Linked rows, and two store SKUs each could be linked to."""
     owner, store, account = shop
+    clients, edits, rows = request.param
     rows = list(
         db.session.scalars(
             select(Link.id)
             .where(Link.account_id == account.id, Link.state == LinkState.NOT_LINKED)
             .order_by(Link.id)
-            .limit(ROWS)
+            .limit(rows)
         )
     )
     targets = [sku.id for sku in unique_variants(store.id, 2)]
-    return owner, account, rows, targets
+    return owner, account, rows, targets, clients, edits
 
 
-def test_twenty_clients_editing_the_same_rows_lose_no_update(app, contested):
-    owner, account, rows, targets = contested
+@pytest.mark.parametrize(
+    "contested",
+    [
+        pytest.param(EVERYDAY, id="20-clients"),
+        pytest.param(SOAK, id="soak", marks=pytest.mark.soak),
+    ],
+    indirect=True,
+)
+def test_many_clients_editing_the_same_rows_lose_no_update(app, contested):
+    owner, account, rows, targets, clients, edits = contested
     answers: list[tuple[int, str, int, int, str]] = []  # row, action, version sent, status, body
     failures: list[str] = []
     lock = threading.Lock()
 
     with serve_app(app) as base:
-        editors = [Editor(base, owner.email) for _ in range(CLIENTS)]
-        start = threading.Barrier(CLIENTS)
+        editors = [Editor(base, owner.email) for _ in range(clients)]
+        start = threading.Barrier(clients)
 
         def work(number: int, editor: Editor) -> None:
             chance = random.Random(number)
             try:
                 start.wait()
-                for _ in range(EDITS_EACH):
+                for _ in range(edits):
                     row = chance.choice(rows)
                     version = editor.version_of(row)
                     if chance.random() < 0.7:
@@ -115,13 +125,13 @@ def test_twenty_clients_editing_the_same_rows_lose_no_update(app, contested):
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=120)
+            thread.join(timeout=600)
 
     assert not failures
-    assert len(answers) == CLIENTS * EDITS_EACH
+    assert len(answers) == clients * edits
     statuses = Counter(status for *_, status, _ in answers)
     assert set(statuses) <= {200, 409}, statuses  # applied, or a conflict: never an error
-    assert statuses[409] > 0, "20 clients on 5 rows should have collided at least once"
+    assert statuses[409] > 0, f"{clients} clients on {len(rows)} rows never collided"
     for *_, status, body in answers:
         if status == 409:
             assert CONFLICT in body  # the fresh row, with the notice, in place of the stale one

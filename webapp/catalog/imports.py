@@ -252,6 +252,9 @@ def _create_missing_links(session: Session, account_id: int, sku_ids: Sequence[s
                 MarketplaceSku.sku_id.in_(chunk),
                 Link.id.is_(None),
             )
+            # Link ids follow the catalog's order, which the grid shows. Without it PostgreSQL
+            # returns the rows in whatever order its pages hold them (free space is reused).
+            .order_by(MarketplaceSku.id)
         )
         session.execute(
             insert(Link).from_select(
