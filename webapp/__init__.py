@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from werkzeug.routing import IntegerConverter
 
 from config import BASE_DIR, INSTANCE_DIR, Config
+from webapp.dbutil import MAX_ID
 from webapp.extensions import csrf, db, limiter, login_manager, migrate
 from webapp.security import configure_encryption
 
@@ -90,7 +91,7 @@ class DatabaseIdConverter(IntegerConverter):
     is a 404 like any unknown id, never an overflow deep in the driver."""
 
     def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 
 

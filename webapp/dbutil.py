@@ -9,6 +9,18 @@ from sqlalchemy import ColumnElement, Table, or_, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+# The largest id a database column holds (a signed 64-bit integer on both databases): an id
+# beyond it belongs to no row, and must not reach the driver, which refuses to bind it.
+MAX_ID = 2**63 - 1
+
+
+def id_from(text: str | None) -> int | None:
+    """An id read from a request: a positive whole number a row could have, else None."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
 
 def upsert(
     session: Session,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from webapp.accounts.models import MarketplaceAccount, Organization, Store, User, UserRole
 from webapp.accounts.selector import AccountSelector, account_selector
+from webapp.dbutil import MAX_ID
 from webapp.extensions import db, login_manager
 from webapp.htmx import hx_redirect, is_htmx
 
@@ -56,8 +57,11 @@ def require_manager() -> None:
         abort(403)
 
 
-def get_or_404(model: type[M], object_id: int) -> M:
-    """Fetch by id within the current organization; another organization's id is a 404."""
+def get_or_404(model: type[M], object_id: int | None) -> M:
+    """Fetch by id within the current organization; another organization's id, a missing one
+    and a number no row can have are each a 404."""
+    if object_id is None or not 0 < object_id <= MAX_ID:
+        abort(404)
     obj = db.session.get(model, object_id)
     organization = current_organization()
     if obj is None or organization is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 import requests
 from sqlalchemy import select
 
@@ -289,3 +290,14 @@ def test_an_order_the_store_fails_is_kept_as_failed_and_retry_creates_it(
     run_jobs()
     assert _order(order_id).state is OrderState.CREATED
     assert len(_store_orders(sandbox)) == 1
+
+
+@pytest.mark.parametrize("before", ["abc", "-3", "9" * 40])
+def test_a_bad_page_link_shows_the_first_page_with_a_notice(shop, client, before):
+    owner, _, _ = shop
+    client.login(owner.email, PASSWORD)
+    response = client.get(f"/orders/?tab=all&before={before}")
+    assert response.status_code == 200
+    assert "That page link was not valid; showing the first page." in response.get_data(
+        as_text=True
+    )

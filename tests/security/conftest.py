@@ -45,7 +45,8 @@ def victim(app_ctx, run_jobs) -> dict[str, int]:
         account_id=account.id,
         filename="victim.csv",
         stored_name="victim.csv",
-        status=MappingImportStatus.CHECKED,
+        status=MappingImportStatus.REFUSED,
+        refusal="The file has no Seller SKU column.",
     )
     order = Order(
         organization_id=organization_id,

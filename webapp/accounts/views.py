@@ -114,7 +114,7 @@ def pick_shops(pending_id: int):
 
 @bp.post("/select")
 def select_account():
-    account = get_or_404(MarketplaceAccount, request.form.get("account_id", type=int) or 0)
+    account = get_or_404(MarketplaceAccount, request.form.get("account_id", type=int))
     choose_account(account)
     target = safe_next(request.form.get("next"), url_for("linking.grid"))
     # htmx must see HX-Redirect itself: a 302 would be followed by the browser instead.

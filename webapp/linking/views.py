@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
 from webapp.catalog.models import MarketplaceSku
+from webapp.dbutil import id_from
 from webapp.extensions import db
 from webapp.htmx import is_htmx
 from webapp.jobs.models import JobKind
@@ -32,6 +33,7 @@ from webapp.urls import url_for_each
 bp = Blueprint("linking", __name__)
 
 LINK_JOB_KINDS = [kind for kind in JobKind if kind.changes_links or kind is JobKind.UNDO]
+PAGE_LINK_NOT_VALID = "That page link was not valid; showing the first page."
 TABS = [("all", "All")] + [(state.value, label) for state, label in LINK_STATE_LABELS.items()]
 
 
@@ -70,11 +72,11 @@ def parse_grid_args(account_id: int) -> tuple[GridQuery, list[str]]:
     cursors = {}
     for name in ("after", "before"):
         value = request.args.get(name, "")
-        if value and not (value.isdigit() and len(value) < 19):
-            problems.append("That page link was not valid; showing the first page.")
+        cursors[name] = id_from(value)
+        if value and cursors[name] is None:
+            problems.append(PAGE_LINK_NOT_VALID)
             cursors = {}
             break
-        cursors[name] = int(value) if value else None
     failure = request.args.get("failure") or None
     if failure is not None and failure not in FAILURE_KINDS:
         problems.append("That failure filter does not exist; showing every reason.")

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user
 
+from webapp.dbutil import id_from
 from webapp.extensions import db
 from webapp.jobs.responses import job_refused, job_started
 from webapp.jobs.services import JobError
+from webapp.linking.views import PAGE_LINK_NOT_VALID
 from webapp.orders.jobs import orders_paused, retry_order, start_orders
 from webapp.orders.models import Order
 from webapp.orders.queries import TABS, orders_page, tab_counts
@@ -21,8 +23,10 @@ bp = Blueprint("orders", __name__, url_prefix="/orders")
 def index():
     account = current_account()
     tab = request.args.get("tab", "held")
-    before = request.args.get("before", type=int)
+    before = id_from(request.args.get("before"))
     context = {"account": account, "tabs": TABS, "tab": tab}
+    if request.args.get("before") and before is None:
+        context["problem"] = PAGE_LINK_NOT_VALID
     if account is not None:
         orders, next_before = orders_page(db.session, account.id, tab, before)
         context |= {
