@@ -3,7 +3,7 @@
     python bench/web_load.py [--links 1000000] [--clients 50] [--seconds 60]
 
 Writes a database of N links in every state (bench/common.py), starts the dashboard under
-gunicorn (sync workers, as docs/deploy.md runs it) and lets `--clients` simulated users work
+gunicorn (sync workers, 2 × cores + 1) and lets `--clients` simulated users work
 on it for `--seconds`: each logs in, then, with a think time of 0.25 to 0.75 s between
 requests (a person reading the page), opens a tab's first page or a deep page, searches
 for a seller SKU, or links and unlinks a row of its own inline, as the browser's htmx sends
