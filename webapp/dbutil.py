@@ -14,14 +14,6 @@ from sqlalchemy.orm import Session
 MAX_ID = 2**63 - 1
 
 
-def id_from(text: str | None) -> int | None:
-    """An id read from a request: a positive whole number a row could have, else None."""
-    if not text or not text.isascii() or not text.isdigit():
-        return None
-    number = int(text)
-    return number if 0 < number <= MAX_ID else None
-
-
 def upsert(
     session: Session,
     table: Table,

@@ -26,6 +26,7 @@ from webapp.linking.matching import RULE_ORDER
 from webapp.linking.models import Link, LinkState
 from webapp.linking.views import bp
 from webapp.tenancy import current_account
+from webapp.urls import id_from
 
 MAX_SELECTION = 5000
 NO_ACCOUNT = "Connect a TikTok Shop account first."
@@ -53,10 +54,10 @@ def _link_count(account_id: int, ids: list[int], states: Iterable[LinkState] = (
 
 
 def _posted_ids(field: str) -> set[int]:
-    values = [value.strip() for value in request.form.getlist(field)]
-    if any(not (value.isdigit() and len(value) < 19) for value in values):
+    ids = {id_from(value.strip()) for value in request.form.getlist(field)}
+    if None in ids:
         raise SelectionError("That selection was not valid: row ids are numbers. Nothing changed.")
-    return {int(value) for value in values}
+    return ids
 
 
 def _owned(account: MarketplaceAccount, ids: set[int]) -> list[int]:

@@ -12,7 +12,6 @@ from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
 from webapp.catalog.models import MarketplaceSku
-from webapp.dbutil import id_from
 from webapp.extensions import db
 from webapp.htmx import is_htmx
 from webapp.jobs.models import JobKind
@@ -28,12 +27,11 @@ from webapp.linking.grid import (
 from webapp.linking.models import LINK_STATE_LABELS, LinkState
 from webapp.sync.jobs import settings_for
 from webapp.tenancy import current_account
-from webapp.urls import url_for_each
+from webapp.urls import PAGE_LINK_NOT_VALID, id_from, url_for_each
 
 bp = Blueprint("linking", __name__)
 
 LINK_JOB_KINDS = [kind for kind in JobKind if kind.changes_links or kind is JobKind.UNDO]
-PAGE_LINK_NOT_VALID = "That page link was not valid; showing the first page."
 TABS = [("all", "All")] + [(state.value, label) for state, label in LINK_STATE_LABELS.items()]
 
 

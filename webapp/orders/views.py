@@ -5,16 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user
 
-from webapp.dbutil import id_from
 from webapp.extensions import db
 from webapp.jobs.responses import job_refused, job_started
 from webapp.jobs.services import JobError
-from webapp.linking.views import PAGE_LINK_NOT_VALID
 from webapp.orders.jobs import orders_paused, retry_order, start_orders
 from webapp.orders.models import Order
 from webapp.orders.queries import TABS, orders_page, tab_counts
 from webapp.sync.jobs import settings_for
 from webapp.tenancy import current_account, get_or_404
+from webapp.urls import PAGE_LINK_NOT_VALID, id_from
 
 bp = Blueprint("orders", __name__, url_prefix="/orders")
 
