@@ -109,6 +109,9 @@ def logged_in(page) -> Callable[..., object]:
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
         expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        # The page is shown before its deferred scripts have run: htmx is listening only once
+        # the load event has fired, and a change made before that would go unheard.
+        page.wait_for_load_state("load")
         return page
 
     return login
