@@ -17,7 +17,8 @@ MESSAGES = {
 }
 
 
-def _render(status: int, message: str) -> Response:
+def error_page(status: int, message: str) -> Response:
+    """The message in the page (a toast for htmx), with the status."""
     if is_htmx():
         response = make_response(render_template("errors/_message.html", message=message), status)
         return retarget(toast(response, message, "error"), "#flash", "innerHTML")
@@ -29,15 +30,15 @@ def _render(status: int, message: str) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return _render(400, "Your session expired or the form was stale. Reload and try again.")
+        return error_page(400, "Your session expired or the form was stale. Reload and try again.")
 
     for status, message in MESSAGES.items():
-        app.register_error_handler(status, lambda error, m=message, s=status: _render(s, m))
+        app.register_error_handler(status, lambda error, m=message, s=status: error_page(s, m))
 
     @app.errorhandler(413)
     def too_large(error: Exception) -> Response:
         limit = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
-        return _render(
+        return error_page(
             413,
             f"That file is larger than the upload limit of {limit} MB. "
             "Split it into smaller files and upload them one after the other.",

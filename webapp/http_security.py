@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from webapp.errors import error_page
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -34,6 +36,7 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
 HSTS = "max-age=31536000"
+NUL_REFUSED = "That request held a NUL character, which no field accepts. Nothing changed."
 
 
 class SecureCookiesOverHttps:
@@ -67,6 +70,15 @@ def init_app(app: Flask) -> None:
     hops = app.config["TRUSTED_PROXY_HOPS"]
     if hops:  # outermost: the scheme and address are the client's before anything reads them
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+    @app.before_request
+    def refuse_nul_characters() -> Response | None:
+        """No text a person types holds a NUL, and PostgreSQL cannot store one: a request
+        carrying one in its query or form is refused before any view reads it."""
+        for values in (request.args, request.form):
+            if any("\x00" in value for _, value in values.items(multi=True)):
+                return error_page(400, NUL_REFUSED)
+        return None
 
     @app.after_request
     def harden(response: Response) -> Response:

@@ -10,7 +10,7 @@ from tests.builders import PASSWORD, make_account, make_user
 from tests.conftest import CsrfClient
 from webapp import create_app
 from webapp.auth.views import TOO_MANY_FAILURES
-from webapp.http_security import CONTENT_SECURITY_POLICY
+from webapp.http_security import CONTENT_SECURITY_POLICY, NUL_REFUSED
 
 EXPECTED_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
@@ -145,3 +145,16 @@ def test_successful_logins_are_never_limited(app, app_ctx, client):
         client.get("/login")
         assert _try(client, owner.email, PASSWORD).status_code == 302
         client.post_form("/logout")
+
+
+def test_a_nul_character_in_a_query_or_form_is_refused_with_a_message(app_ctx, client):
+    owner = make_user()
+    make_account(owner.organization, owner)
+    client.login(owner.email, PASSWORD)
+    for response in (
+        client.get("/?q=TS%00-1"),
+        client.hx_get("/?q=%00", target="linking-grid"),
+        client.post_form("/accounts/select", {"account_id": "1\x00"}),
+    ):
+        assert response.status_code == 400
+        assert NUL_REFUSED in response.get_data(as_text=True)
