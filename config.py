@@ -38,6 +38,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     RQ_QUEUES = ("imports", "sync", "orders")
+    # How often a worker says it is alive while it runs a job. A job whose worker misses two
+    # in a row (killed, its machine gone) is shown as interrupted, ready for Retry.
+    JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 5)
 
     # The TikTok Shop app SKU Bridge is registered as. Defaults point at the built-in sandbox.
     TIKTOK_APP_KEY = os.environ.get("TIKTOK_APP_KEY", "sandbox-app-key")
@@ -47,6 +50,12 @@ class Config:
     TIKTOK_AUTH_BASE_URL = os.environ.get("TIKTOK_AUTH_BASE_URL", "http://127.0.0.1:5001")
     # Refresh an access token when it has less than this many seconds left.
     TOKEN_REFRESH_MARGIN = env_int("TOKEN_REFRESH_MARGIN", 3600)
+    # Every call to a platform's API: how long to wait for its answer, how many tries in all
+    # for a call safe to repeat (server errors, rate limits, timeouts, answers cut off), and
+    # the first wait between tries (doubled after each, at most 8 s).
+    PLATFORM_TIMEOUT_SECONDS = env_float("PLATFORM_TIMEOUT_SECONDS", 30.0)
+    PLATFORM_CALL_ATTEMPTS = env_int("PLATFORM_CALL_ATTEMPTS", 4)
+    PLATFORM_RETRY_BACKOFF_SECONDS = env_float("PLATFORM_RETRY_BACKOFF_SECONDS", 0.5)
 
     # Where `make run` points the demo store, and how big the demo catalog is.
     SANDBOX_MAGENTO_URL = os.environ.get("SANDBOX_MAGENTO_URL", "http://127.0.0.1:5002")

@@ -19,6 +19,7 @@ from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AdapterError,
     AuthenticationFailed,
+    CallPolicy,
     NewOrder,
     OrderAddress,
     OrderLine,
@@ -83,7 +84,7 @@ def make_adapter(url, *, settings=SETTINGS, sleep=None, page_size=250, limiter=N
         url,
         credentials(settings, **changes),
         page_size=page_size,
-        timeout=(1.0, 5.0),
+        policy=CallPolicy(timeout=(1.0, 5.0)),
         sleep=sleep or FakeSleep(),
         limiter=limiter,
     )

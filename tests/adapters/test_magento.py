@@ -17,6 +17,7 @@ from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AdapterError,
     AuthenticationFailed,
+    CallPolicy,
     NewOrder,
     OrderAddress,
     OrderLine,
@@ -63,7 +64,7 @@ def make_adapter(sandbox, *, token=None, page_size=100, sleep=None, url=None, li
         url or sandbox.url("magento"),
         {"access_token": token or sandbox.settings.magento_token},
         page_size=page_size,
-        timeout=(1.0, 5.0),
+        policy=CallPolicy(timeout=(1.0, 5.0)),
         sleep=sleep or FakeSleep(),
         limiter=limiter,
     )

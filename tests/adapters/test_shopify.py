@@ -16,6 +16,7 @@ from tests.builders import serve_sandbox, serve_webhook_receiver
 from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AuthenticationFailed,
+    CallPolicy,
     NewOrder,
     OrderAddress,
     OrderLine,
@@ -51,7 +52,7 @@ class Sandbox:
         return ShopifyAdapter(
             url or self.url,
             credentials,
-            timeout=(1.0, 5.0),
+            policy=CallPolicy(timeout=(1.0, 5.0)),
             sleep=sleep or FakeSleep(),
             **options,
         )

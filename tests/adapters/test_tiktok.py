@@ -11,7 +11,14 @@ import requests
 
 from tests.builders import serve_tiktok
 from tests.conftest import TEST_SANDBOX_SETTINGS
-from webapp.adapters.base import AuthenticationFailed, RateLimited, RemoteServerError
+from webapp.adapters.base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    CallPolicy,
+    RateLimited,
+    RemoteServerError,
+    UnreadableResponse,
+)
 from webapp.adapters.tiktok import (
     AppCredentialsInvalid,
     AuthorizedShop,
@@ -252,7 +259,7 @@ def test_rate_limited_calls_are_retried_re_signed_and_succeed(client, tiktok_url
 
 def test_rate_limits_that_do_not_stop_raise_rate_limited(client, tiktok_url):
     set_faults(tiktok_url, rate_limit_rate=1.0)
-    client.max_attempts = 3
+    client.api.policy = CallPolicy(attempts=3)
 
     with pytest.raises(TikTokRateLimited) as refused:
         client.get_authorized_shops()
@@ -268,7 +275,57 @@ def test_server_errors_are_retried_then_raised(client, tiktok_url):
         client.get_product("1")
 
     assert isinstance(refused.value, RemoteServerError) and refused.value.code == 36009003
-    assert len(client.sleep) == client.max_attempts - 1
+    assert len(client.sleep) == client.api.policy.attempts - 1
+
+
+def test_an_answer_cut_off_on_the_way_is_asked_again(client, tiktok_url, us_shop):
+    set_faults(tiktok_url, truncate_rate=1.0)
+
+    with pytest.raises(UnreadableResponse):
+        client.get_authorized_shops()
+    assert fault_stats(tiktok_url)["truncated"] == client.api.policy.attempts
+
+    set_faults(tiktok_url, truncate_rate=0.5, seed=3)
+    assert us_shop.cipher in [shop.cipher for shop in client.get_authorized_shops()]
+
+
+def test_a_call_that_times_out_is_sent_again(client, tiktok_url):
+    client.api.policy = CallPolicy(timeout=(1.0, 0.2), attempts=2)
+    client.api.timeout = client.api.policy.timeout
+    set_faults(tiktok_url, timeout_rate=1.0, timeout_ms=600)
+
+    with pytest.raises(ConnectionFailed, match="did not answer in time"):
+        client.get_authorized_shops()
+
+    assert len(client.sleep) == 1  # tried twice
+    set_faults(tiktok_url, timeout_rate=0.0)
+    assert client.get_authorized_shops()
+
+
+def test_a_token_that_expires_mid_run_is_renewed_once(sandbox, client, tiktok_url, us_shop):
+    renewals = []
+
+    def renew_token() -> str:
+        renewals.append(mint_grant(tiktok_url)["access_token"])
+        return renewals[-1]
+
+    set_faults(tiktok_url, token_expiry_rate=1.0)
+    with pytest.raises(TokenExpired):  # no way to renew: the job stops and says why
+        client.get_authorized_shops()
+    set_faults(tiktok_url, token_expiry_rate=0.0)
+    with pytest.raises(TokenExpired):  # the token stays expired
+        client.get_authorized_shops()
+
+    client.renew_token = renew_token
+    assert us_shop.cipher in [shop.cipher for shop in client.get_authorized_shops()]
+    assert len(renewals) == 1
+
+    set_faults(tiktok_url, token_expiry_rate=0.25, seed=1)
+    for _ in range(6):
+        assert us_shop.cipher in [shop.cipher for shop in client.get_authorized_shops()]
+    stats = fault_stats(tiktok_url)
+    assert stats["tokens_expired"] >= 2 and len(renewals) == stats["tokens_expired"]
+    assert client.access_token == renewals[-1]
 
 
 def test_business_errors_raise_at_once(client, tiktok_url):

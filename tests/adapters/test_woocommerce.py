@@ -17,6 +17,7 @@ from tests.builders import serve_app, serve_sandbox, serve_webhook_receiver
 from tests.fakes import FakeSleep, RecordingLimiter
 from webapp.adapters.base import (
     AuthenticationFailed,
+    CallPolicy,
     NewOrder,
     OrderAddress,
     OrderLine,
@@ -74,7 +75,7 @@ def make_adapter(woo, *, key=None, secret=None, url=None, sleep=None, limiter=No
     return WooCommerceAdapter(
         url or woo.url,
         credentials,
-        timeout=(1.0, 5.0),
+        policy=CallPolicy(timeout=(1.0, 5.0)),
         sleep=sleep or FakeSleep(),
         limiter=limiter,
         **options,

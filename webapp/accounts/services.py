@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +17,13 @@ from webapp.accounts.models import (
     User,
 )
 from webapp.accounts.selector import account_problem
-from webapp.adapters.base import AdapterError, AuthenticationFailed, RateLimiter
+from webapp.adapters.base import (
+    DEFAULT_POLICY,
+    AdapterError,
+    AuthenticationFailed,
+    CallPolicy,
+    RateLimiter,
+)
 from webapp.adapters.tiktok import TikTokShopClient, TokenGrant
 from webapp.audit import record_event
 from webapp.domain import DomainError
@@ -42,6 +48,7 @@ class TikTokApp:
     api_base_url: str
     auth_base_url: str
     refresh_margin: int = 3600
+    policy: CallPolicy = DEFAULT_POLICY
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TikTokApp:
@@ -52,6 +59,7 @@ class TikTokApp:
             api_base_url=config["TIKTOK_API_BASE_URL"],
             auth_base_url=config["TIKTOK_AUTH_BASE_URL"],
             refresh_margin=int(config["TOKEN_REFRESH_MARGIN"]),
+            policy=CallPolicy.from_config(config),
         )
 
     def client(
@@ -60,6 +68,7 @@ class TikTokApp:
         shop_cipher: str | None = None,
         *,
         limiter: RateLimiter | None = None,
+        renew_token: Callable[[], str] | None = None,
     ) -> TikTokShopClient:
         return TikTokShopClient(
             app_key=self.app_key,
@@ -68,7 +77,9 @@ class TikTokApp:
             auth_base_url=self.auth_base_url,
             access_token=access_token,
             shop_cipher=shop_cipher,
+            policy=self.policy,
             limiter=limiter,
+            renew_token=renew_token,
         )
 
     def authorization_url(self, state: str) -> str:
@@ -174,15 +185,23 @@ def mark_authorization_expired(account: MarketplaceAccount, reason: str) -> None
 
 
 def ensure_fresh_token(
-    session: Session, app: TikTokApp, account: MarketplaceAccount, within: timedelta | None = None
+    session: Session,
+    app: TikTokApp,
+    account: MarketplaceAccount,
+    within: timedelta | None = None,
+    *,
+    force: bool = False,
 ) -> None:
-    """Refresh the access token when it expires within `within` (the configured margin).
+    """Refresh the access token when it expires within `within` (the configured margin), or
+    now (`force`: TikTok Shop said it has expired).
 
     A refresh hands out a new refresh token, so both are stored and committed at once: losing
-    the new pair would lock the account out.
+    the new pair would lock the account out. The commit takes with it whatever the session
+    holds; the jobs that call TikTok Shop write nothing that running them again would not.
     """
     now = utcnow()
-    if account.access_token_expires_at > now + (within or timedelta(seconds=app.refresh_margin)):
+    margin = within or timedelta(seconds=app.refresh_margin)
+    if not force and account.access_token_expires_at > now + margin:
         return
     if account.refresh_token_expires_at <= now:
         mark_authorization_expired(
@@ -215,13 +234,22 @@ def account_client(
     *,
     limiter: RateLimiter | None = None,
 ) -> TikTokShopClient:
-    """A client for the account's shop with a token that is good for a while."""
+    """A client for the account's shop with a token that is good for a while, which renews
+    it should TikTok Shop say it expired in the middle of a run."""
     if not account.is_usable:
         problem = account_problem(account)
         raise AccountUnusable(problem.reason if problem else "This account cannot be used.")
     ensure_fresh_token(session, app, account)
+
+    def renew_token() -> str:
+        ensure_fresh_token(session, app, account, force=True)
+        return account.access_token
+
     return app.client(
-        access_token=account.access_token, shop_cipher=account.shop_cipher, limiter=limiter
+        access_token=account.access_token,
+        shop_cipher=account.shop_cipher,
+        limiter=limiter,
+        renew_token=renew_token,
     )
 
 

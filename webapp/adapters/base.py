@@ -23,6 +23,29 @@ from webapp.domain import DomainError
 DEFAULT_TIMEOUT = (3.05, 30.0)  # (connect, read) seconds: every call has one
 
 
+@dataclass(frozen=True)
+class CallPolicy:
+    """How long a call to a platform may take and how a failed one is tried again: `attempts`
+    in all, waiting `backoff` seconds after the first failure and twice as long after each
+    next one, at most `max_backoff`. From the app's `PLATFORM_*` settings (`from_config`)."""
+
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> CallPolicy:
+        return cls(
+            timeout=(DEFAULT_TIMEOUT[0], float(config["PLATFORM_TIMEOUT_SECONDS"])),
+            attempts=int(config["PLATFORM_CALL_ATTEMPTS"]),
+            backoff=float(config["PLATFORM_RETRY_BACKOFF_SECONDS"]),
+        )
+
+
+DEFAULT_POLICY = CallPolicy()
+
+
 class AdapterError(DomainError):
     """A remote platform refused or failed a call; `str()` is a message a user can act on."""
 
@@ -63,6 +86,28 @@ class RemoteServerError(AdapterError):
 
 class InvalidResponse(AdapterError):
     """The platform answered something that is not its documented format."""
+
+
+class UnreadableResponse(AdapterError):
+    """A success answer whose body is not whole JSON: cut off on the way (a dropped connection,
+    a proxy). The call may well have run, so only calls safe to repeat are retried."""
+
+    retryable = True
+
+
+def decode_json(response: requests.Response, platform: str, **options: Any) -> Any:
+    """The answer's JSON body. A body labelled JSON that does not parse was cut off on the way:
+    `UnreadableResponse`. Any other body that does not parse raises `ValueError`, for the
+    caller to say what it means (often: this address is not the platform's API)."""
+    try:
+        return response.json(**options)
+    except ValueError as error:
+        if "json" not in response.headers.get("Content-Type", "").lower():
+            raise
+        raise UnreadableResponse(
+            f"{platform} answered HTTP {response.status_code} with JSON cut off on the way",
+            status=response.status_code,
+        ) from error
 
 
 T = TypeVar("T")
@@ -133,7 +178,7 @@ class HttpClient:
         self,
         base_url: str,
         *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: CallPolicy = DEFAULT_POLICY,
         session: requests.Session | None = None,
         headers: Mapping[str, str] | None = None,
         limiter: RateLimiter | None = None,
@@ -141,10 +186,23 @@ class HttpClient:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"Base URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self.policy = policy
+        self.timeout = policy.timeout
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": "SKU-Bridge/0.1", **(headers or {})})
         self.limiter = limiter
+
+    def retrying(
+        self, call: Callable[[], T], *, sleep: Callable[[float], None], **overrides: Any
+    ) -> T:
+        """`with_retries` as the policy says (`overrides`: say `max_backoff` for a platform
+        whose waits are longer)."""
+        options = {
+            "attempts": self.policy.attempts,
+            "backoff": self.policy.backoff,
+            "max_backoff": self.policy.max_backoff,
+        }
+        return with_retries(call, sleep=sleep, **(options | overrides))
 
     def pause(self, seconds: float | None) -> None:
         """Tell the limiter the platform asked us to wait (adapters call this as they raise
@@ -309,7 +367,7 @@ class StoreAdapter(ABC):
         base_url: str,
         credentials: Mapping[str, str],
         *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: CallPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
         limiter: RateLimiter | None = None,
     ):
@@ -319,7 +377,7 @@ class StoreAdapter(ABC):
         if missing:
             raise ValueError(f"{self.label} needs: {', '.join(missing)}")
         self.credentials = dict(credentials)
-        self.http = HttpClient(base_url, timeout=timeout, limiter=limiter)
+        self.http = HttpClient(base_url, policy=policy, limiter=limiter)
         self.sleep = sleep
 
     @abstractmethod

@@ -53,9 +53,10 @@ from typing import Any
 import requests
 
 from webapp.adapters.base import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_POLICY,
     AdapterError,
     AuthenticationFailed,
+    CallPolicy,
     CatalogPage,
     ConnectionCheck,
     ConnectionFailed,
@@ -73,7 +74,7 @@ from webapp.adapters.base import (
     StoreWebhook,
     VariantUpdate,
     WebhookRefused,
-    with_retries,
+    decode_json,
 )
 
 API_HOST = "https://api.bigcommerce.com"
@@ -137,7 +138,7 @@ class BigCommerceAdapter(StoreAdapter):
         credentials: Mapping[str, str],
         *,
         page_size: int = MAX_PAGE_SIZE,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: CallPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
         limiter: RateLimiter | None = None,
     ):
@@ -147,7 +148,7 @@ class BigCommerceAdapter(StoreAdapter):
         super().__init__(
             f"{_api_root(base_url)}/stores/{store_hash}",
             credentials,
-            timeout=timeout,
+            policy=policy,
             sleep=sleep,
             limiter=limiter,
         )
@@ -439,11 +440,11 @@ class BigCommerceAdapter(StoreAdapter):
 
     def _write(self, method: str, path: str, body: Any) -> Any:
         """A write of absolute values: safe to retry like a read."""
-        return with_retries(lambda: self._call(method, path, json=body), sleep=self.sleep)
+        return self.http.retrying(lambda: self._call(method, path, json=body), sleep=self.sleep)
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """A read: safe to retry on 429, 5xx and connection failures."""
-        return with_retries(lambda: self._call("GET", path, params=params), sleep=self.sleep)
+        return self.http.retrying(lambda: self._call("GET", path, params=params), sleep=self.sleep)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, path, **kwargs)
@@ -479,7 +480,7 @@ class BigCommerceAdapter(StoreAdapter):
 
     def _json(self, response: requests.Response, path: str) -> Any:
         try:
-            return response.json(parse_float=Decimal)
+            return decode_json(response, "BigCommerce", parse_float=Decimal)
         except ValueError:
             raise InvalidResponse(
                 f"{self.http.base_url} answered {path} with something that is not JSON; is this "

@@ -40,9 +40,10 @@ from typing import Any, TypeVar
 import requests
 
 from webapp.adapters.base import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_POLICY,
     AdapterError,
     AuthenticationFailed,
+    CallPolicy,
     CatalogPage,
     ConnectionCheck,
     ConnectionFailed,
@@ -59,8 +60,8 @@ from webapp.adapters.base import (
     StoreOrder,
     StoreVariant,
     VariantUpdate,
+    decode_json,
     retry_after_seconds,
-    with_retries,
 )
 
 REST_PATH = "/rest/V1"
@@ -105,14 +106,14 @@ class MagentoAdapter(StoreAdapter):
         credentials: Mapping[str, str],
         *,
         page_size: int = 100,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: CallPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
         limiter: RateLimiter | None = None,
     ):
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"Page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
         super().__init__(
-            _store_root(base_url), credentials, timeout=timeout, sleep=sleep, limiter=limiter
+            _store_root(base_url), credentials, policy=policy, sleep=sleep, limiter=limiter
         )
         self.page_size = page_size
         self.http.session.headers.update(
@@ -514,18 +515,18 @@ class MagentoAdapter(StoreAdapter):
 
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         """A read: safe to retry on 429, 5xx and connection failures."""
-        return with_retries(lambda: self._call("GET", path, params=params), sleep=self.sleep)
+        return self.http.retrying(lambda: self._call("GET", path, params=params), sleep=self.sleep)
 
     def _write(self, method: str, path: str, body: Any = None) -> Any:
         """A write of absolute values (or a cancel, which changes nothing twice): retried too."""
-        return with_retries(lambda: self._call(method, path, json=body), sleep=self.sleep)
+        return self.http.retrying(lambda: self._call(method, path, json=body), sleep=self.sleep)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.http.request(method, REST_PATH + path, **kwargs)
         status = response.status_code
         if status < 400:
             try:
-                return response.json(parse_float=Decimal)
+                return decode_json(response, "Magento", parse_float=Decimal)
             except ValueError:
                 raise InvalidResponse(
                     f"{self.http.base_url} answered {path} with something that is not JSON; "

@@ -50,9 +50,10 @@ from urllib.parse import urlsplit
 import requests
 
 from webapp.adapters.base import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_POLICY,
     AdapterError,
     AuthenticationFailed,
+    CallPolicy,
     CatalogPage,
     ConnectionCheck,
     ConnectionFailed,
@@ -70,8 +71,8 @@ from webapp.adapters.base import (
     StoreWebhook,
     VariantUpdate,
     WebhookRefused,
+    decode_json,
     retry_after_seconds,
-    with_retries,
 )
 
 API_VERSION = "2025-01"
@@ -215,7 +216,7 @@ class ShopifyAdapter(StoreAdapter):
         credentials: Mapping[str, str],
         *,
         variants_per_product: int = 100,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: CallPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
         limiter: RateLimiter | None = None,
     ):
@@ -225,7 +226,7 @@ class ShopifyAdapter(StoreAdapter):
                 f"got {variants_per_product}"
             )
         super().__init__(
-            shop_root(base_url), credentials, timeout=timeout, sleep=sleep, limiter=limiter
+            shop_root(base_url), credentials, policy=policy, sleep=sleep, limiter=limiter
         )
         self.http.session.headers.update(
             {
@@ -631,11 +632,7 @@ class ShopifyAdapter(StoreAdapter):
         def attempt() -> dict[str, Any]:
             return self._execute(document, variables() if callable(variables) else variables)
 
-        return with_retries(
-            attempt,
-            sleep=self.sleep,
-            max_backoff=MAX_THROTTLE_WAIT,
-        )
+        return self.http.retrying(attempt, sleep=self.sleep, max_backoff=MAX_THROTTLE_WAIT)
 
     def _send_once(self, document: str, variables: Mapping[str, Any]) -> dict[str, Any]:
         """A write that must not run twice: sent again only when Shopify throttled it, as a
@@ -670,7 +667,7 @@ class ShopifyAdapter(StoreAdapter):
 
     def _json(self, response: requests.Response) -> dict[str, Any]:
         try:
-            body = response.json(parse_float=Decimal)
+            body = decode_json(response, "Shopify", parse_float=Decimal)
         except ValueError:
             body = None
         if isinstance(body, dict):

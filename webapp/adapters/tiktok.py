@@ -28,8 +28,11 @@ Writes and orders:
 - An order's `line_items` hold one unit each (two of a SKU are two line items);
   `recipient_address` is absent while the order is UNPAID or ON_HOLD; `district_info` lists the
   address levels L0 (country), L1 (state or nation), then county / city levels by name.
-- All of these writes are absolute or idempotent, so they are retried like reads. On a rate limit
-  the client tells its `RateLimiter` to pause (TikTok rarely says for how long: a second then).
+- All of these writes are absolute or idempotent, so they are retried like reads, also when the
+  answer timed out or came back cut off. On a rate limit the client tells its `RateLimiter` to
+  pause (TikTok rarely says for how long: a second then).
+- An access token can expire in the middle of a run (105002). A client given `renew_token` gets
+  a fresh one through it once and sends the call again.
 - Webhooks carry `Authorization` = lower-case hex HMAC-SHA256 keyed by the app secret over the app
   key followed by the raw body, and a JSON body `{type, tts_notification_id, shop_id, timestamp,
   data}`. TikTok redelivers until it gets a 200, so the same notification can arrive twice.
@@ -50,17 +53,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 
 from webapp.adapters.base import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_POLICY,
     AdapterError,
     AuthenticationFailed,
+    CallPolicy,
     HttpClient,
     InvalidResponse,
     OrderAddress,
     RateLimited,
     RateLimiter,
     RemoteServerError,
+    decode_json,
     retry_after_seconds,
-    with_retries,
 )
 
 API_VERSION = "202309"
@@ -278,7 +282,7 @@ def sign_request(
 def read_envelope(response: requests.Response) -> Any:
     """The `data` of a TikTok envelope, or the exception its code (or HTTP status) stands for."""
     try:
-        payload = response.json()
+        payload = decode_json(response, "TikTok Shop")
     except ValueError:
         payload = None
     if not isinstance(payload, dict) or "code" not in payload:
@@ -541,7 +545,9 @@ class TikTokShopClient:
     """One app's view of TikTok Shop, optionally bound to one seller's token and one shop.
 
     `api_base_url` stands for open-api.tiktokglobalshop.com, `auth_base_url` for the hosts of the
-    consent page and the token endpoints. `sleep` and `clock` are injectable for tests;
+    consent page and the token endpoints. `renew_token`, when given, refreshes the seller's
+    authorization (and stores it) and returns the new access token: a call refused because the
+    token expired is sent once more with it. `sleep` and `clock` are injectable for tests;
     `search_cap` is TikTok's 10,000 unless a test sandbox is set lower. `limiter` holds the
     account's allowed rate across workers: every signed call waits for it, and a rate-limited
     answer pauses it.
@@ -556,12 +562,12 @@ class TikTokShopClient:
         access_token: str | None = None,
         shop_cipher: str | None = None,
         *,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: CallPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
-        max_attempts: int = 4,
         search_cap: int = SEARCH_CAP,
         clock: Callable[[], float] = time.time,
         limiter: RateLimiter | None = None,
+        renew_token: Callable[[], str] | None = None,
     ):
         if not app_key or not app_secret:
             raise ValueError("TikTok Shop needs the app key and app secret")
@@ -569,10 +575,10 @@ class TikTokShopClient:
         self.app_secret = app_secret
         self.access_token = access_token
         self.shop_cipher = shop_cipher
-        self.api = HttpClient(api_base_url, timeout=timeout, limiter=limiter)
-        self.auth = HttpClient(auth_base_url, timeout=timeout, session=self.api.session)
+        self.api = HttpClient(api_base_url, policy=policy, limiter=limiter)
+        self.auth = HttpClient(auth_base_url, policy=policy, session=self.api.session)
         self.sleep = sleep
-        self.max_attempts = max_attempts
+        self.renew_token = renew_token
         self.search_cap = search_cap
         self.clock = clock
 
@@ -835,10 +841,8 @@ class TikTokShopClient:
 
     def _token_call(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         query = {"app_key": self.app_key, "app_secret": self.app_secret, **params}
-        return with_retries(
-            lambda: read_envelope(self.auth.request("GET", path, params=query)),
-            attempts=self.max_attempts,
-            sleep=self.sleep,
+        return self.auth.retrying(
+            lambda: read_envelope(self.auth.request("GET", path, params=query)), sleep=self.sleep
         )
 
     def _signed_call(
@@ -860,9 +864,9 @@ class TikTokShopClient:
         params["app_key"] = self.app_key
         if with_shop:
             params["shop_cipher"] = self.shop_cipher
-        headers = {"x-tts-access-token": self.access_token, "Content-Type": "application/json"}
 
         def attempt() -> dict[str, Any]:
+            headers = {"x-tts-access-token": self.access_token, "Content-Type": "application/json"}
             response = self.api.request(
                 method, path, params=params, data=raw_body, headers=headers, auth=self._sign
             )
@@ -872,7 +876,13 @@ class TikTokShopClient:
                 self.api.pause(error.retry_after or RATE_LIMIT_PAUSE)
                 raise
 
-        return with_retries(attempt, attempts=self.max_attempts, sleep=self.sleep)
+        try:
+            return self.api.retrying(attempt, sleep=self.sleep)
+        except TokenExpired:
+            if self.renew_token is None:
+                raise
+            self.access_token = self.renew_token()
+            return self.api.retrying(attempt, sleep=self.sleep)
 
     def _sign(self, prepared: requests.PreparedRequest) -> requests.PreparedRequest:
         """Stamp and sign a request as it goes out: requests calls this for every attempt after

@@ -67,9 +67,10 @@ import requests
 from requests.auth import HTTPBasicAuth
 
 from webapp.adapters.base import (
-    DEFAULT_TIMEOUT,
+    DEFAULT_POLICY,
     AdapterError,
     AuthenticationFailed,
+    CallPolicy,
     CatalogPage,
     ConnectionCheck,
     ConnectionFailed,
@@ -87,8 +88,8 @@ from webapp.adapters.base import (
     StoreWebhook,
     VariantUpdate,
     WebhookRefused,
+    decode_json,
     retry_after_seconds,
-    with_retries,
 )
 
 API_PATH = "/wp-json/wc/v3"
@@ -151,14 +152,14 @@ class WooCommerceAdapter(StoreAdapter):
         credentials: Mapping[str, str],
         *,
         page_size: int = MAX_PER_PAGE,
-        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        policy: CallPolicy = DEFAULT_POLICY,
         sleep: Callable[[float], None] = time.sleep,
         limiter: RateLimiter | None = None,
     ):
         if not 1 <= page_size <= MAX_PER_PAGE:
             raise ValueError(f"Page size must be between 1 and {MAX_PER_PAGE}, got {page_size}")
         super().__init__(
-            _site_root(base_url), credentials, timeout=timeout, sleep=sleep, limiter=limiter
+            _site_root(base_url), credentials, policy=policy, sleep=sleep, limiter=limiter
         )
         self.page_size = page_size
         self.auth = HTTPBasicAuth(
@@ -272,7 +273,7 @@ class WooCommerceAdapter(StoreAdapter):
         if not remote_id.isdigit():
             raise AdapterError(f"{remote_id!r} is not a WooCommerce order id")
         path = f"/orders/{remote_id}"
-        order = with_retries(
+        order = self.http.retrying(
             lambda: self._json(self._send("PUT", path, json={"status": CANCELLED}), path),
             sleep=self.sleep,
         )
@@ -318,9 +319,7 @@ class WooCommerceAdapter(StoreAdapter):
 
     def general_settings(self) -> dict[str, Any]:
         """`GET /settings/general` → {setting id: value}."""
-        settings = _as_list(
-            self._json(self._read("/settings/general"), "/settings/general"), "general settings"
-        )
+        settings = _as_list(self._read("/settings/general")[0], "general settings")
         return {str(setting.get("id")): setting.get("value") for setting in settings}
 
     def site_name(self) -> str | None:
@@ -338,7 +337,7 @@ class WooCommerceAdapter(StoreAdapter):
         """`GET /orders?search=…`: the first 100 orders whose item names, addresses or id
         contain `search`, oldest first."""
         params = {"search": search, "per_page": MAX_PER_PAGE, "orderby": "id", "order": "asc"}
-        return _as_list(self._json(self._read("/orders", params), "/orders"), "orders")
+        return _as_list(self._read("/orders", params)[0], "orders")
 
     def products_by_id(self, product_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """`GET /products?include=…` in calls of 100 ids → {id: product}; ids the store no
@@ -394,7 +393,7 @@ class WooCommerceAdapter(StoreAdapter):
         self, path: str, entries: list[tuple[str, int, VariantUpdate]]
     ) -> dict[str, str]:
         body = {"update": [_update_object(object_id, update) for _, object_id, update in entries]}
-        answer = with_retries(
+        answer = self.http.retrying(
             lambda: self._json(self._send("POST", path, json=body), path), sleep=self.sleep
         )
         results = answer.get("update") if isinstance(answer, dict) else None
@@ -422,8 +421,8 @@ class WooCommerceAdapter(StoreAdapter):
         per_page = int(params.get("per_page", self.page_size))
         page = 1
         while True:
-            response = self._read(path, {**params, "per_page": per_page, "page": page})
-            items = _as_list(self._json(response, path), path)
+            body, response = self._read(path, {**params, "per_page": per_page, "page": page})
+            items = _as_list(body, path)
             pages = _int_or_none(response.headers.get("X-WP-TotalPages"))
             yield items, _int_or_none(response.headers.get("X-WP-Total"))
             last = page >= pages if pages is not None else len(items) < per_page
@@ -431,9 +430,17 @@ class WooCommerceAdapter(StoreAdapter):
                 return
             page += 1
 
-    def _read(self, path: str, params: Mapping[str, Any] | None = None) -> requests.Response:
-        """A read: safe to retry on 429, 5xx and connection failures."""
-        return with_retries(lambda: self._send("GET", path, params=params), sleep=self.sleep)
+    def _read(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> tuple[Any, requests.Response]:
+        """A read's JSON body and its answer (for the paging headers): safe to retry on 429,
+        5xx, connection failures and bodies cut off on the way."""
+
+        def attempt() -> tuple[Any, requests.Response]:
+            response = self._send("GET", path, params=params)
+            return self._json(response, path), response
+
+        return self.http.retrying(attempt, sleep=self.sleep)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         response = self.http.request(method, API_PATH + path, auth=self.auth, **kwargs)
@@ -464,7 +471,7 @@ class WooCommerceAdapter(StoreAdapter):
 
     def _json(self, response: requests.Response, path: str) -> Any:
         try:
-            return response.json()
+            return decode_json(response, "WooCommerce")
         except ValueError:
             raise InvalidResponse(
                 f"{self.http.base_url} answered {API_PATH}{path} with something that is not "

@@ -397,6 +397,8 @@ class SandboxState:
 
     used_codes: set[str] = field(default_factory=set)
     revoked_before_ms: dict[str, int] = field(default_factory=dict)  # seller -> issued-before
+    # seller -> access tokens issued before this expired early (an injected token expiry)
+    expired_before_ms: dict[str, int] = field(default_factory=dict)
     buckets: dict[tuple[str, str], TokenBucket] = field(default_factory=dict)
     inventory: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)  # by sku id
     prices: dict[str, Decimal] = field(default_factory=dict)  # sale price by sku id
@@ -411,6 +413,7 @@ class SandboxState:
         with self.lock:
             self.used_codes.clear()
             self.revoked_before_ms.clear()
+            self.expired_before_ms.clear()
             self.buckets.clear()
             self.inventory.clear()
             self.prices.clear()
@@ -516,6 +519,16 @@ class SandboxState:
     def revoke(self, seller: str, now_ms: int) -> None:
         with self.lock:
             self.revoked_before_ms[seller] = now_ms + 1
+
+    def has_expired_early(self, claims: TokenClaims) -> bool:
+        with self.lock:
+            return claims.issued_at_ms < self.expired_before_ms.get(claims.seller, 0)
+
+    def expire_access_tokens(self, seller: str, now_ms: int) -> None:
+        """Every access token of the seller issued so far expires now; refresh tokens still
+        work, so a refresh gets a good one."""
+        with self.lock:
+            self.expired_before_ms[seller] = now_ms + 1
 
     def take(self, key: tuple[str, str], rate: float, now: float) -> float:
         """Take one request from the key's bucket; the seconds to wait when it is empty, else 0."""
@@ -1247,8 +1260,16 @@ class TikTokSandbox:
             or self.state.is_revoked(claims)
         ):
             raise ApiRefusal(REQUEST_INVALID, MSG_TOKEN_INVALID, 401)
-        if claims.expires_at <= self.now():
+        if claims.expires_at <= self.now() or self.state.has_expired_early(claims):
             raise ApiRefusal(TOKEN_EXPIRED, MSG_TOKEN_EXPIRED, 401)
+
+    def expire_tokens_now(self) -> Response | None:
+        """An injected token expiry: on a signed call, the seller's access tokens expire and the
+        call is refused as an expired token is; other calls carry no access token."""
+        if not is_signed_api_path(request.path):
+            return None
+        self.state.expire_access_tokens(self.seller.id, int(self.clock() * 1000))
+        return refusal_response(ApiRefusal(TOKEN_EXPIRED, MSG_TOKEN_EXPIRED, 401))
 
     def check_shop(self, cipher: str | None) -> TikTokShop | None:
         if request.path.startswith("/authorization/"):
@@ -1743,6 +1764,7 @@ def create_tiktok_sandbox(
                 429,
             )
         ),
+        on_token_expiry=sandbox.expire_tokens_now,
         exempt=lambda path: path.startswith("/oauth/"),
     )
 

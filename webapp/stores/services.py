@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import Store, User
-from webapp.adapters.base import ConnectionCheck, RateLimiter, StoreAdapter
+from webapp.adapters.base import CallPolicy, ConnectionCheck, RateLimiter, StoreAdapter
 from webapp.adapters.registry import UnknownPlatform, store_adapter_class
 from webapp.audit import record_event
 from webapp.catalog.models import StoreSku
@@ -23,9 +24,11 @@ class StoreError(DomainError, ValueError):
 
 
 def store_adapter(store: Store, *, limiter: RateLimiter | None = None) -> StoreAdapter:
+    """The store's adapter, calling the store as the app's `PLATFORM_*` settings say."""
+    policy = CallPolicy.from_config(current_app.config)
     try:
         adapter_class = store_adapter_class(store.platform)
-        return adapter_class(store.base_url, store.credentials, limiter=limiter)
+        return adapter_class(store.base_url, store.credentials, policy=policy, limiter=limiter)
     except (UnknownPlatform, ValueError) as error:
         raise StoreError(str(error)) from error
 
