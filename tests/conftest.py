@@ -93,7 +93,11 @@ def _clean_state(request):
     yield
     if "app" not in request.fixturenames:
         return
-    app = request.getfixturevalue("app")
+    empty_database_and_queues(request.getfixturevalue("app"))
+
+
+def empty_database_and_queues(app) -> None:
+    """Every table emptied, every queue and registry, the limiters' and webhooks' keys."""
     with app.app_context():
         db.session.rollback()
         for table in reversed(db.metadata.sorted_tables):
