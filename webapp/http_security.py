@@ -74,10 +74,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_nul_characters() -> Response | None:
         """No text a person types holds a NUL, and PostgreSQL cannot store one: a request
-        carrying one in its query or form is refused before any view reads it."""
+        carrying one in its query, its form or an uploaded file's name is refused before any
+        view reads it."""
         for values in (request.args, request.form):
             if any("\x00" in value for _, value in values.items(multi=True)):
                 return error_page(400, NUL_REFUSED)
+        if any("\x00" in (upload.filename or "") for _, upload in request.files.items(multi=True)):
+            return error_page(400, NUL_REFUSED)
         return None
 
     @app.after_request
