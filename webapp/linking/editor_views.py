@@ -29,6 +29,7 @@ from webapp.linking.services import (
     LinkError,
     Target,
     assign_links,
+    current_targets,
     set_link_target,
     unlink,
     validate_targets,
@@ -110,14 +111,6 @@ def _page_filters() -> tuple[str, str]:
 
 def _store_id(link: Link) -> int | None:
     return db.session.get(MarketplaceAccount, link.account_id).store_id
-
-
-def _current_targets(link: Link) -> list[Target]:
-    if link.store_sku_id is None:
-        return []
-    return [Target(link.store_sku_id, link.quantity)] + [
-        Target(c.store_sku_id, c.quantity) for c in link.components
-    ]
 
 
 def _parts(store_id: int | None, targets: Sequence[Target]) -> list[Part]:
@@ -239,7 +232,7 @@ def show_link(link_id: int):
 @bp.get(LINK_URL + "/edit")
 def edit_link(link_id: int):
     link = get_or_404(Link, link_id)
-    return _editor(link, _current_targets(link))
+    return _editor(link, current_targets(link))
 
 
 @bp.get(LINK_URL + "/candidates")

@@ -99,6 +99,15 @@ def _check_version(link: Link, expected_version: int | None) -> None:
         raise LinkConflict(link)
 
 
+def current_targets(link: Link) -> list[Target]:
+    """What the link points at now, as `set_link_target` takes it: [] when nothing."""
+    if link.store_sku_id is None:
+        return []
+    return [Target(link.store_sku_id, link.quantity)] + [
+        Target(c.store_sku_id, c.quantity) for c in link.components
+    ]
+
+
 def account_store_id(session: Session, account_id: int) -> int:
     store_id = session.get(MarketplaceAccount, account_id).store_id
     if store_id is None:
