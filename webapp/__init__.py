@@ -48,6 +48,8 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
 
     from webapp import formatting, htmx, http_security, models, tenancy  # noqa: F401  (models: the schema)
     from webapp.accounts.views import bp as accounts_bp
+    from webapp.api import openapi as api_openapi
+    from webapp.api.token_views import bp as api_tokens_bp
     from webapp.auth.cli import users_cli
     from webapp.auth.views import bp as auth_bp
     from webapp.catalog.cli import catalog_cli
@@ -78,8 +80,10 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
         sync_bp,
         orders_bp,
         webhooks_bp,
+        api_tokens_bp,
     ):
         app.register_blueprint(blueprint)
+    api_openapi.init_app(app)
     app.cli.add_command(users_cli)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(mappings_cli)

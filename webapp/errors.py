@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, make_response, render_template
 from flask_wtf.csrf import CSRFError
 
+from webapp.api.problems import is_api_request, problem
 from webapp.htmx import is_htmx, retarget, toast
 
 MESSAGES = {
@@ -18,7 +19,10 @@ MESSAGES = {
 
 
 def error_page(status: int, message: str) -> Response:
-    """The message in the page (a toast for htmx), with the status."""
+    """The message in the page (a toast for htmx), with the status; under the JSON API's
+    prefix a problem document (the API's own wording for the statuses' usual messages)."""
+    if is_api_request():
+        return problem(status, None if message == MESSAGES.get(status) else message)
     if is_htmx():
         response = make_response(render_template("errors/_message.html", message=message), status)
         return retarget(toast(response, message, "error"), "#flash", "innerHTML")

@@ -9,6 +9,7 @@ from webapp.accounts.models import (
     User,
     UserRole,
 )
+from webapp.api.models import ApiToken
 from webapp.audit import AuditEvent
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.csvio.models import MappingImport, MappingImportRow
@@ -27,6 +28,7 @@ from webapp.sync.models import LinkSync, SyncSettings
 
 __all__ = [
     "AccountStatus",
+    "ApiToken",
     "AuditEvent",
     "JobKind",
     "JobRun",

@@ -11,11 +11,18 @@ from sqlalchemy import select
 
 from webapp.accounts.models import MarketplaceAccount, Organization, Store, User, UserRole
 from webapp.accounts.selector import AccountSelector, account_selector
+from webapp.api.problems import is_api_request
 from webapp.dbutil import MAX_ID
 from webapp.extensions import db, login_manager
 from webapp.htmx import hx_redirect, is_htmx
 
-PUBLIC_ENDPOINTS = {"auth.login", "static", "webhooks.store_webhook", "webhooks.tiktok_webhook"}
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "static",
+    "webhooks.store_webhook",
+    "webhooks.tiktok_webhook",
+    "api-docs.openapi_json",  # the JSON API's OpenAPI document
+}
 # Endpoints a support user may reach before opening an organization.
 ORGANIZATION_FREE_ENDPOINTS = {"auth.logout", "auth.organizations", "auth.open_organization"}
 SUPPORT_ORG_KEY = "support_organization_id"
@@ -136,6 +143,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def require_login() -> Response | None:
         if request.endpoint in PUBLIC_ENDPOINTS:
+            return None
+        if is_api_request():  # a bearer token, never the session (webapp.api.views)
             return None
         if not current_user.is_authenticated:
             login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
