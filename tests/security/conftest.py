@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from tests.builders import import_shop, make_user
 from webapp.accounts.models import PendingAuthorization
+from webapp.api.tokens import create_api_token
+from webapp.catalog.models import MarketplaceSku
 from webapp.csvio.models import MappingImport, MappingImportStatus
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
@@ -55,10 +57,17 @@ def victim(app_ctx, run_jobs) -> dict[str, int]:
         tiktok_status="AWAITING_SHIPMENT",
     )
     db.session.add_all([run, pending, upload, order])
-    db.session.commit()
-    link_id = db.session.scalar(
-        select(Link.id).where(Link.account_id == account.id).order_by(Link.id).limit(1)
+    api_token = create_api_token(
+        db.session, organization_id=organization_id, name="Victim ERP", actor=owner
     )
+    db.session.commit()
+    link_id, sku_id = db.session.execute(
+        select(Link.id, MarketplaceSku.sku_id)
+        .join(MarketplaceSku, MarketplaceSku.id == Link.marketplace_sku_id)
+        .where(Link.account_id == account.id)
+        .order_by(Link.id)
+        .limit(1)
+    ).one()
     return {
         "organization_id": organization_id,
         "account_id": account.id,
@@ -68,6 +77,9 @@ def victim(app_ctx, run_jobs) -> dict[str, int]:
         "import_id": upload.id,
         "order_id": order.id,
         "link_id": link_id,
+        "marketplace_sku": sku_id,  # the JSON API's links are named by it
+        "token_id": api_token.token.id,
+        "api_token": api_token.secret,  # not a route argument: what the JSON API takes
     }
 
 
