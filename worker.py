@@ -5,11 +5,9 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from rq import Worker
-
 from webapp import create_app
 from webapp.accounts.jobs import schedule_token_sweep
-from webapp.jobs.queue import AppJob, redis_connection
+from webapp.jobs.queue import AppWorker, redis_connection
 from webapp.schedule import schedule_sweep
 
 
@@ -19,7 +17,11 @@ def main(queue_names: list[str]) -> None:
         names = queue_names or list(app.config["RQ_QUEUES"])
         schedule_token_sweep(timedelta(0))
         schedule_sweep(timedelta(0))
-        worker = Worker(names, connection=redis_connection(), job_class=AppJob)
+        worker = AppWorker(
+            names,
+            connection=redis_connection(),
+            job_monitoring_interval=app.config["JOB_HEARTBEAT_SECONDS"],
+        )
         worker.work(with_scheduler=True)
 
 

@@ -65,10 +65,11 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # its worker stopped mid-way; Retry finishes the work
 
     @property
     def is_over(self) -> bool:
-        return self in (JobStatus.FINISHED, JobStatus.FAILED)
+        return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.INTERRUPTED)
 
 
 class JobRun(Base):

@@ -1,5 +1,5 @@
-"""RQ on Redis: one connection per process, named queues, and a job class that runs every job
-inside the application context."""
+"""RQ on Redis: one connection per process, named queues, a job class that runs every job
+inside the application context, and a worker whose jobs are seen to stop soon after it does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from redis import Redis
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -42,6 +42,34 @@ class AppJob(Job):
             return super().perform()
         finally:
             db.session.remove()
+
+
+class AppWorker(Worker):
+    """RQ's forking worker with the app's job class, whose jobs lapse soon after it stops.
+
+    While a job runs the worker heartbeats every `job_monitoring_interval` seconds, and each
+    heartbeat keeps the job's execution in RQ's StartedJobRegistry a while longer. RQ's own
+    margin is the interval plus 60 s; here it is two more intervals, so an execution lapses
+    once two heartbeats in a row are missed: its worker was killed or its machine went away.
+    `StartedJobRegistry.cleanup()` then fails the job as abandoned (AbandonedJobError), which is
+    how `webapp.jobs.services.is_interrupted` tells a dead job from one that is merely slow:
+    the heartbeat comes from the worker's own process, not from the job's progress. With the
+    CLI's default interval (30 s) the margin is RQ's own 90 s.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("job_class", AppJob)
+        super().__init__(*args, **kwargs)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        interval = self.job_monitoring_interval
+        next_heartbeat = interval
+        if job.timeout and job.timeout > 0:
+            next_heartbeat = max(1, min(job.timeout - working_time, interval))
+        return int(next_heartbeat) + MISSED_HEARTBEATS * interval
+
+
+MISSED_HEARTBEATS = 2  # a running job's execution lapses after this many heartbeats missed
 
 
 def get_queue(name: str) -> Queue:

@@ -10,10 +10,10 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq import get_current_job
 from rq.exceptions import NoSuchJobError
-from rq.job import Job
 from rq.job import JobStatus as RQStatus
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import User
@@ -22,7 +22,7 @@ from webapp.dbutil import refresh_planner_statistics
 from webapp.domain import DomainError
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
-from webapp.jobs.queue import enqueue, redis_connection
+from webapp.jobs.queue import AppJob, enqueue, redis_connection
 
 
 class JobError(DomainError):
@@ -71,13 +71,29 @@ def active_jobs(
         )
         .order_by(JobRun.id.desc())
     ).all()
-    alive = []
-    for run in runs:
-        if is_interrupted(run):
-            mark_interrupted(session, run)
-        else:
-            alive.append(run)
-    return alive
+    return [run for run in notice_interrupted(session, runs) if not run.status.is_over]
+
+
+def shown_jobs(
+    session: Session,
+    kinds: Iterable[JobKind],
+    *,
+    account_id: int | None = None,
+    store_id: int | None = None,
+) -> list[JobRun]:
+    """What a page showing jobs under way shows: the queued or running ones, or else the
+    newest run if it was interrupted, so that its Retry is at hand until another starts."""
+    kinds = list(kinds)
+    alive = active_jobs(session, kinds, account_id=account_id, store_id=store_id)
+    if alive:
+        return alive
+    newest = session.scalar(
+        select(JobRun)
+        .where(JobRun.kind.in_(kinds), JobRun.account_id == account_id, JobRun.store_id == store_id)
+        .order_by(JobRun.id.desc())
+        .limit(1)
+    )
+    return [newest] if newest is not None and newest.status is JobStatus.INTERRUPTED else []
 
 
 def active_job(
@@ -96,21 +112,50 @@ def active_job(
 
 
 def is_interrupted(run: JobRun) -> bool:
-    """A run whose RQ job failed, vanished or was stopped without telling us."""
+    """Whether a run that is not over has lost its RQ job: the job failed, was stopped or
+    vanished without telling us, or its worker stopped heartbeating (see `AppWorker`).
+
+    RQ notices an abandoned job only when its StartedJobRegistry is cleaned up, which live
+    workers do every few minutes; cleaning it here, when someone looks, shows it at once. A job
+    whose worker still heartbeats is never abandoned, however slow the job is."""
     if not run.rq_job_id:
         return False
+    connection = redis_connection()
     try:
-        status = Job.fetch(run.rq_job_id, connection=redis_connection()).get_status()
+        job = AppJob.fetch(run.rq_job_id, connection=connection)
     except NoSuchJobError:
         return True
+    status = job.get_status()
+    if status == RQStatus.STARTED:
+        job.started_job_registry.cleanup()  # fails the job if its execution lapsed
+        status = job.get_status(refresh=True)
     return status in (RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED)
 
 
+INTERRUPTED_MESSAGE = (
+    "The job stopped before it finished: the worker running it stopped (its process or its "
+    "machine went away). What it did is kept; press Retry to finish the work."
+)
+
+
 def mark_interrupted(session: Session, run: JobRun) -> None:
-    run.status = JobStatus.FAILED
-    run.error = run.error or "The job stopped before it finished (the worker was interrupted)."
-    run.finished_at = utcnow()
+    """Record that the run's worker stopped, unless the run got over meanwhile."""
+    session.execute(
+        update(JobRun)
+        .where(JobRun.id == run.id, JobRun.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+        .values(status=JobStatus.INTERRUPTED, error=INTERRUPTED_MESSAGE, finished_at=utcnow())
+    )
     session.commit()
+    session.refresh(run)
+
+
+def notice_interrupted(session: Session, runs: Iterable[JobRun]) -> list[JobRun]:
+    """Mark the runs among these whose worker stopped as interrupted; returns the runs."""
+    runs = list(runs)
+    for run in runs:
+        if not run.status.is_over and is_interrupted(run):
+            mark_interrupted(session, run)
+    return runs
 
 
 def record_job_run(
@@ -178,8 +223,14 @@ def start_job(session: Session, *, kind: JobKind, **target: Any) -> JobRun:
 
 def run_in_foreground(session: Session, *, kind: JobKind, **target: Any) -> JobRun:
     """Record a job run and do its work here and now (the command line runs the jobs' own
-    code this way). Exceptions propagate, as they do in a worker."""
+    code this way, and so do RQ jobs that decide for themselves whether there is work).
+    Exceptions propagate, as they do in a worker. Inside an RQ job the run is tied to it, so
+    it is shown as interrupted if its worker stops."""
     run = record_job_run(session, kind=kind, **target)
+    rq_job = get_current_job()
+    if rq_job is not None:
+        run.rq_job_id = rq_job.id
+        session.commit()
     JOB_TYPES[kind].func(run.id)
     session.refresh(run)
     return run

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.htmx import is_htmx, toast, trigger_client_event
 from webapp.jobs.models import JobRun
-from webapp.jobs.services import JobError, is_interrupted, mark_interrupted, retry_job
+from webapp.jobs.services import JobError, notice_interrupted, retry_job
 from webapp.linking.jobs import start_undo
 from webapp.tenancy import get_or_404, require_organization
 
@@ -25,6 +25,7 @@ def index():
         .order_by(JobRun.id.desc())
         .limit(50)
     ).all()
+    notice_interrupted(db.session, runs)
     return render_template("jobs/index.html", runs=runs)
 
 
@@ -67,8 +68,7 @@ def undo(run_id: int):
 @bp.get("/<int:run_id>")
 def show(run_id: int):
     run = get_or_404(JobRun, run_id)
-    if not run.status.is_over and is_interrupted(run):
-        mark_interrupted(db.session, run)
+    notice_interrupted(db.session, [run])
     if not is_htmx():
         return render_template("jobs/show.html", run=run)
     response = render_template("jobs/_progress.html", run=run)

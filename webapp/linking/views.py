@@ -15,7 +15,7 @@ from webapp.catalog.models import MarketplaceSku
 from webapp.extensions import db
 from webapp.htmx import is_htmx
 from webapp.jobs.models import JobKind
-from webapp.jobs.services import active_job, active_jobs
+from webapp.jobs.services import shown_jobs
 from webapp.linking.grid import (
     FAILURE_KINDS,
     MAX_QUERY_LENGTH,
@@ -115,10 +115,9 @@ def grid():
         )
         if is_htmx() and request.headers.get("HX-Target") == "linking-grid":
             return render_template("linking/_grid.html", **context)
-        context["import_run"] = active_job(
-            db.session, JobKind.MARKETPLACE_IMPORT, account_id=account.id
-        )
-        link_jobs = active_jobs(db.session, LINK_JOB_KINDS, account_id=account.id)
+        import_runs = shown_jobs(db.session, [JobKind.MARKETPLACE_IMPORT], account_id=account.id)
+        context["import_run"] = import_runs[0] if import_runs else None
+        link_jobs = shown_jobs(db.session, LINK_JOB_KINDS, account_id=account.id)
         context["link_job_run"] = link_jobs[0] if link_jobs else None
         context["sync_settings"] = settings_for(db.session, account.id)
     return render_template("linking/index.html", **context)
