@@ -86,18 +86,17 @@ def _process(session: Session, account, store, remote, progress) -> dict[str, An
     for order in remote:
         batch.append(order)
         if len(batch) == 100:
-            _process_batch(session, account, store, batch, counts)
+            _process_batch(session, account, store, batch, counts, progress)
             batch.clear()
-            progress.update(done=counts["orders"], message=f"{counts['orders']:,} orders")
-    _process_batch(session, account, store, batch, counts)
+    _process_batch(session, account, store, batch, counts, progress)
     return counts
 
 
-def _process_batch(session, account, store, batch, counts) -> None:
+def _process_batch(session, account, store, batch, counts, progress: ProgressRecorder) -> None:
     for order in record_orders(session, account, batch):
         counts["orders"] += 1
         try:
-            state = process_order(session, order, store)
+            state = process_order(session, order, store, job_run_id=progress.run.id)
         except AuthenticationFailed:
             raise
         except AdapterError as error:  # a read the adapter gave up on: try next time
@@ -105,6 +104,7 @@ def _process_batch(session, account, store, batch, counts) -> None:
             current_app.logger.warning("Order %s: %s", order.tiktok_order_id, error)
             state = OrderState.FAILED
         counts[state.value] += 1
+        progress.update(done=counts["orders"], message=f"{counts['orders']:,} orders")
 
 
 def start_orders(

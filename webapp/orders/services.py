@@ -8,7 +8,8 @@
 - Never twice: a worker first claims the order with one conditional UPDATE (only one worker
   can win it), then asks the store for an order carrying the TikTok order id before creating
   one. A worker that died after creating leaves a stale claim; the next attempt takes it over
-  and finds the order the store already has.
+  and finds the order the store already has. A claim is stale once the job run that made it
+  is over or interrupted (its worker stopped), or after CLAIM_TIMEOUT when it names none.
 - A cancelled TikTok order is cancelled in the store when it was created there.
 """
 
@@ -28,6 +29,8 @@ from webapp.adapters.base import AdapterError, NewOrder, OrderAddress, OrderLine
 from webapp.adapters.tiktok import MarketplaceOrder
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import utcnow
+from webapp.jobs.models import JobRun
+from webapp.jobs.services import notice_interrupted
 from webapp.linking.models import Link, LinkComponent, LinkState
 from webapp.orders.models import Order, OrderItem, OrderState
 
@@ -90,21 +93,27 @@ def record_orders(
     return recorded
 
 
-def process_order(session: Session, order: Order, store: StoreAdapter) -> OrderState:
-    """Bring one order as far as it can go now. Problems are recorded on the order, never
-    raised: one bad order must not stop the others."""
+def process_order(
+    session: Session, order: Order, store: StoreAdapter, *, job_run_id: int | None = None
+) -> OrderState:
+    """Bring one order as far as it can go now, for job run `job_run_id` (the claim names
+    it). Problems are recorded on the order, never raised: one bad order must not stop the
+    others."""
     if order.tiktok_status == CANCELLED_STATUS:
         return _cancel(session, order, store)
     if order.state in (OrderState.CREATED, OrderState.CANCELLED):
         return order.state
-    if order.state is OrderState.CREATING and not _claim_is_stale(order):
-        return order.state  # another worker is on it
+    stale_claim = None
+    if order.state is OrderState.CREATING:
+        if not _claim_is_stale(session, order):
+            return order.state  # another worker is on it
+        stale_claim = order.claim
     if order.tiktok_status in WAITING_STATUSES:
         return _set(session, order, OrderState.WAITING, "")
     lines, problems = order_lines(session, order)
     if problems:
         return _set(session, order, OrderState.AWAITING_MAPPING, " ".join(problems))
-    if not _claim(session, order):
+    if not _claim(session, order, job_run_id, stale_claim):
         return order.state
     try:
         created = store.find_order(order.tiktok_order_id) or store.create_order(
@@ -207,22 +216,42 @@ def _new_order(order: Order, lines: list[OrderLine]) -> NewOrder:
     )
 
 
-def _claim_is_stale(order: Order) -> bool:
-    return order.claimed_at is None or order.claimed_at < utcnow() - CLAIM_TIMEOUT
+def _claim_is_stale(session: Session, order: Order) -> bool:
+    """Whether the worker that claimed the order is gone: the job run named in the claim is
+    over or was interrupted (noticed here if nobody has yet), or, for a claim naming no run,
+    it is older than CLAIM_TIMEOUT."""
+    if order.claimed_at is None or order.claimed_at < utcnow() - CLAIM_TIMEOUT:
+        return True
+    holder_id = _claim_holder(order.claim)
+    holder = session.get(JobRun, holder_id) if holder_id else None
+    if holder is None:
+        return holder_id is not None  # a run since deleted cannot be working on it
+    notice_interrupted(session, [holder])
+    return holder.status.is_over
 
 
-def _claim(session: Session, order: Order) -> bool:
+def _claim_holder(claim: str | None) -> int | None:
+    """The job run id a claim names (`<run id>.<random>`), if any."""
+    run_id, dot, _ = (claim or "").partition(".")
+    return int(run_id) if dot and run_id.isdigit() and int(run_id) > 0 else None
+
+
+def _claim(session: Session, order: Order, job_run_id: int | None, stale_claim: str | None) -> bool:
     """Take the order for this worker with one conditional UPDATE: of two workers, only one
-    changes the row. A claim older than CLAIM_TIMEOUT belonged to a worker that died."""
-    token = secrets.token_hex(8)
+    changes the row. A claim older than CLAIM_TIMEOUT belonged to a worker that died, and so
+    did `stale_claim` (a claim its caller found stale), if the order still carries it."""
+    token = f"{job_run_id or 0}.{secrets.token_hex(8)}"
     now = utcnow()
+    taken_over = [Order.claimed_at < now - CLAIM_TIMEOUT]
+    if stale_claim is not None:
+        taken_over.append(Order.claim == stale_claim)
     result = session.execute(
         update(Order)
         .where(
             Order.id == order.id,
             or_(
                 Order.state.in_(CLAIMABLE),
-                and_(Order.state == OrderState.CREATING, Order.claimed_at < now - CLAIM_TIMEOUT),
+                and_(Order.state == OrderState.CREATING, or_(*taken_over)),
             ),
         )
         .values(
