@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, literal, select, update
@@ -64,8 +65,11 @@ def import_marketplace_products(
     """Page through the shop's products and upsert their SKUs; new SKUs get a Not Linked row.
 
     Product detail (variant names, barcodes) is fetched only for products that are new or
-    changed since the last import, so a re-import costs the search pages alone.
+    changed since the last import, so a re-import costs the search pages alone. New SKUs are
+    those first seen since the last import that finished, so an import that was interrupted
+    and run again auto-links the SKUs the interrupted one added, as one run would have.
     """
+    last_finished = account.last_import_at
     client = account_client(session, app, account)
     known_update_times = dict(
         session.execute(
@@ -75,7 +79,6 @@ def import_marketplace_products(
         ).all()
     )
     counts: Counter[str] = Counter()
-    new_sku_ids: list[str] = []
     progress.update(message="Reading products from TikTok Shop…", force=True)
     try:
         for page in client.iter_products():
@@ -87,9 +90,7 @@ def import_marketplace_products(
                 else client.get_product(product.id)
                 for product in page.products
             ]
-            page_counts, page_new = _store_marketplace_page(session, account.id, products, run.id)
-            counts.update(page_counts)
-            new_sku_ids += page_new
+            counts.update(_store_marketplace_page(session, account.id, products, run.id))
             counts["products"] += len(products)
             progress.update(
                 advance=len(products),
@@ -105,9 +106,11 @@ def import_marketplace_products(
     result = {
         name: counts[name] for name in ("products", "skus", "new", "updated", "unchanged", "gone")
     }
-    if account.auto_link_new_products and account.store_id and new_sku_ids:
+    link_ids = []
+    if account.auto_link_new_products and account.store_id:
+        link_ids = _links_first_seen_since(session, account.id, last_finished)
+    if link_ids:
         progress.update(message="Auto-linking the new products…", force=True)
-        link_ids = _link_ids(session, account.id, new_sku_ids)
         try:
             auto = automap_links(session, account, link_ids, actor=None, batch=run)
         except AutomapError as error:
@@ -118,15 +121,16 @@ def import_marketplace_products(
     return result
 
 
-def _link_ids(session: Session, account_id: int, sku_ids: Sequence[str]) -> list[int]:
-    ids: list[int] = []
-    for chunk in chunked(sku_ids):
-        ids += session.scalars(
-            select(Link.id)
-            .join(MarketplaceSku, MarketplaceSku.id == Link.marketplace_sku_id)
-            .where(MarketplaceSku.account_id == account_id, MarketplaceSku.sku_id.in_(chunk))
-        ).all()
-    return ids
+def _links_first_seen_since(session: Session, account_id: int, since: datetime | None) -> list[int]:
+    """The link rows of the account's SKUs first seen after `since` (all, when None)."""
+    statement = (
+        select(Link.id)
+        .join(MarketplaceSku, MarketplaceSku.id == Link.marketplace_sku_id)
+        .where(MarketplaceSku.account_id == account_id)
+    )
+    if since is not None:
+        statement = statement.where(MarketplaceSku.created_at > since)
+    return list(session.scalars(statement.order_by(Link.id)))
 
 
 def _marketplace_rows(
@@ -173,11 +177,11 @@ def _store_marketplace_page(
         previous = existing.get(row["sku_id"])
         if previous and not row["variant"]:
             row["variant"], row["barcode"] = previous["variant"], previous["barcode"]
-    counts, new_sku_ids = _write_changes(
+    counts, _ = _write_changes(
         session, MarketplaceSku, rows, existing, "sku_id", MARKETPLACE_FIELDS, run_id
     )
     _create_missing_links(session, account_id, [row["sku_id"] for row in rows])
-    return counts, new_sku_ids
+    return counts
 
 
 def _existing_rows(session, model, scope, key_column, keys, fields) -> dict[str, dict[str, Any]]:
