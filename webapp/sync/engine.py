@@ -184,23 +184,29 @@ class Push:
         return self.report
 
     def _push_pass(self, rows: list[Row]) -> None:
-        self.report.rows += len(rows)
         now = utcnow()
         pushed: dict[int, set[str]] = defaultdict(set)
         by_product: dict[str, list[Row]] = defaultdict(list)
         for row in rows:
             by_product[row.product_id].append(row)
+        done = self.report.rows
         for product_id, product_rows in by_product.items():
             if self.settings.inventory:
                 self._push_inventory(product_id, product_rows, pushed)
             if self.settings.price:
                 self._push_prices(product_id, product_rows, pushed)
+            done += len(product_rows)
+            self._tell(done)
         if self.settings.status:
             self._push_statuses(by_product, pushed)
         self._record(rows, pushed, now)
+        self.report.rows += len(rows)
         self.session.commit()
+        self._tell(self.report.rows)
+
+    def _tell(self, done: int) -> None:
         if self.progress:
-            self.progress(self.report.rows, f"Pushed {self.report.rows:,} linked rows")
+            self.progress(done, f"Pushed {done:,} linked rows")
 
     # --- reading ---------------------------------------------------------------------------
 
