@@ -1,15 +1,17 @@
 """Many people editing the same rows at once, over real HTTP against a threaded server: 20
-clients link and unlink the same five rows, each from the version it last read (`make soak`:
-50 clients, 40 edits each, ten rows). Every change is made from the version its writer saw
-(no lost update), every other answer is a conflict the user is told about, and the rows,
-their history and the kept tab counts agree at the end. Runs on the configured database
-(SQLite here, PostgreSQL when DATABASE_URL says so)."""
+clients link, unlink and assign the same five rows, each link and unlink from the version it
+last read, while a real worker runs the Assign jobs they start (`make soak`: 50 clients, 40
+edits each, ten rows). Every change is made from the version its writer saw (no lost update),
+every other answer is a conflict the user is told about, every Assign job finishes without
+overwriting anyone, and the rows, their history and the kept tab counts agree at the end.
+Runs on the configured database (SQLite here, PostgreSQL when DATABASE_URL says so)."""
 
 from __future__ import annotations
 
 import random
 import re
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -19,6 +21,7 @@ from sqlalchemy import func, select
 from tests.builders import PASSWORD, serve_app, unique_variants
 from tests.conftest import CSRF_PATTERN
 from webapp.extensions import db
+from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.linking.grid import status_counts
 from webapp.linking.models import Link, LinkEvent, LinkState
 
@@ -63,6 +66,10 @@ class Editor:
             f"{self.base}/links/{link_id}/unlink", data={"version": version}, timeout=30
         )
 
+    def assign(self, link_id: int) -> requests.Response:
+        """Tick the row in the grid and press Assign: a job makes it Linked if it is Mapped."""
+        return self.http.post(f"{self.base}/bulk/assign", data={"link_id": link_id}, timeout=30)
+
 
 def _token(page: str) -> str:
     match = CSRF_PATTERN.search(page)
@@ -94,7 +101,7 @@ def contested(shop, request):
     ],
     indirect=True,
 )
-def test_many_clients_editing_the_same_rows_lose_no_update(app, contested):
+def test_many_clients_editing_the_same_rows_lose_no_update(app, contested, run_jobs):
     owner, account, rows, targets, clients, edits = contested
     answers: list[tuple[int, str, int, int, str]] = []  # row, action, version sent, status, body
     failures: list[str] = []
@@ -111,10 +118,13 @@ def test_many_clients_editing_the_same_rows_lose_no_update(app, contested):
                 for _ in range(edits):
                     row = chance.choice(rows)
                     version = editor.version_of(row)
-                    if chance.random() < 0.7:
+                    roll = chance.random()
+                    if roll < 0.6:
                         action, answer = "link", editor.link(row, version, chance.choice(targets))
-                    else:
+                    elif roll < 0.85:
                         action, answer = "unlink", editor.unlink(row, version)
+                    else:
+                        action, answer = "assign", editor.assign(row)
                     with lock:
                         answers.append((row, action, version, answer.status_code, answer.text))
             except Exception as error:  # a client that could not go on is a failure too
@@ -124,17 +134,31 @@ def test_many_clients_editing_the_same_rows_lose_no_update(app, contested):
         threads = [threading.Thread(target=work, args=pair) for pair in enumerate(editors)]
         for thread in threads:
             thread.start()
+        while any(thread.is_alive() for thread in threads):  # the worker, at the same time
+            run_jobs()
+            time.sleep(0.02)
         for thread in threads:
             thread.join(timeout=600)
+        run_jobs()
 
     assert not failures
     assert len(answers) == clients * edits
-    statuses = Counter(status for *_, status, _ in answers)
+    edits_made = [answer for answer in answers if answer[1] != "assign"]
+    statuses = Counter(status for *_, status, _ in edits_made)
     assert set(statuses) <= {200, 409}, statuses  # applied, or a conflict: never an error
     assert statuses[409] > 0, f"{clients} clients on {len(rows)} rows never collided"
-    for *_, status, body in answers:
+    for *_, status, body in edits_made:
         if status == 409:
             assert CONFLICT in body  # the fresh row, with the notice, in place of the stale one
+    # Assign starts a job when the row is Mapped, and says why not when it is not any more.
+    presses = Counter(status for _, action, _, status, _ in answers if action == "assign")
+    assert set(presses) <= {200, 422} and presses[200] > 0, presses
+    db.session.expire_all()
+    assigns = db.session.scalars(select(JobRun).where(JobRun.kind == JobKind.ASSIGN)).all()
+    assert assigns and all(run.status is JobStatus.FINISHED for run in assigns), [
+        (run.status, run.error) for run in assigns
+    ]
+    assert sum(run.result["linked"] for run in assigns) > 0
 
     db.session.expire_all()
     for row in rows:
@@ -149,11 +173,13 @@ def test_many_clients_editing_the_same_rows_lose_no_update(app, contested):
         # accepted without a change).
         sent = {"link": Counter(), "unlink": Counter()}
         for r, action, version, status, _ in answers:
-            if r == row and status == 200:
+            if r == row and status == 200 and action in sent:
                 sent[action][version] += 1
-        made = {"link": Counter(), "unlink": Counter()}
+        made = {"link": Counter(), "unlink": Counter(), "assign": Counter()}
         for event in events:
             made[event.action][event.before["version"]] += 1
+            if event.action == "assign":  # a job only assigns a row that is Mapped then
+                assert event.before["state"] == LinkState.MAPPED.value
         assert made["link"] == sent["link"]
         assert made["unlink"] <= sent["unlink"]
         if events:  # the row is what its last writer made it

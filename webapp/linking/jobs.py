@@ -6,7 +6,7 @@ Each is a batch: its LinkEvents carry the job run's id, so the job's page can un
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -26,29 +26,60 @@ from webapp.jobs.services import (
 )
 from webapp.linking.automap import apply_automap
 from webapp.linking.models import Link, LinkState
-from webapp.linking.services import assign_links, undo_batch, unlink
+from webapp.linking.services import LinkConflict, assign_links, undo_batch, unlink
 
 LINK_QUEUE = "imports"  # bulk link changes queue with imports, never ahead of sync
 BATCH_SIZE = 500
+CONFLICT_ATTEMPTS = 5  # times a batch is read again after someone changed one of its rows
 
 
-def _selected_links(session: Session, run: JobRun, states: Sequence[LinkState]):
-    """The run's rows in batches: the ids it names, or every row of the account in `states`."""
+def _selected_ids(session: Session, run: JobRun, states: Sequence[LinkState]) -> list[int]:
+    """The ids the run names, or every row of the account in `states`."""
     link_ids = run.params.get("link_ids")
-    if link_ids is None:
-        link_ids = session.scalars(
+    if link_ids is not None:
+        return list(link_ids)
+    return list(
+        session.scalars(
             select(Link.id)
             .where(Link.account_id == run.account_id, Link.state.in_(states))
             .order_by(Link.id)
-        ).all()
-    for chunk in chunked(list(link_ids), BATCH_SIZE):
-        yield session.scalars(
-            select(Link).where(Link.account_id == run.account_id, Link.id.in_(chunk))
-        ).all()
+        )
+    )
 
 
-def _total(session: Session, run: JobRun, states: Sequence[LinkState]) -> int:
-    return sum(len(batch) for batch in _selected_links(session, run, states))
+def _change_in_batches(
+    session: Session,
+    run: JobRun,
+    states: Sequence[LinkState],
+    progress: ProgressRecorder,
+    change: Callable[[Sequence[Link]], Counter[str]],
+    say: Callable[[Counter[str]], str],
+) -> Counter[str]:
+    """Apply `change` to the run's rows a batch at a time, committing each batch.
+
+    People keep editing rows while a bulk job runs. When one of them changes a row of the batch
+    being written, the row's version check refuses the job's write and the batch is rolled
+    back; the batch is then read again and changed from what is there now. So the job
+    overwrites no one's edit, and none of its own rows is lost.
+    """
+    counts: Counter[str] = Counter()
+    ids = _selected_ids(session, run, states)
+    progress.update(total=len(ids), force=True)
+    for chunk in chunked(ids, BATCH_SIZE):
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                batch = session.scalars(
+                    select(Link).where(Link.account_id == run.account_id, Link.id.in_(chunk))
+                ).all()
+                changed = change(batch)
+                session.commit()
+                break
+            except LinkConflict:  # the batch was rolled back: read it again
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+        counts.update(changed)
+        progress.update(advance=len(chunk), message=say(counts))
+    return counts
 
 
 @job_type(JobKind.AUTOMAP, queue=LINK_QUEUE)
@@ -74,12 +105,14 @@ def run_assign(job_run_id: int) -> dict[str, Any]:
     def work(run: JobRun, progress: ProgressRecorder) -> dict[str, Any]:
         account = db.session.get(MarketplaceAccount, run.account_id)
         actor = run.created_by
-        progress.update(total=_total(db.session, run, [LinkState.MAPPED]), force=True)
-        counts: Counter[str] = Counter()
-        for batch in _selected_links(db.session, run, [LinkState.MAPPED]):
-            counts.update(assign_links(db.session, account, batch, actor=actor, batch=run))
-            progress.update(advance=len(batch), message=f"{counts['linked']} linked so far")
-        db.session.commit()
+        counts = _change_in_batches(
+            db.session,
+            run,
+            [LinkState.MAPPED],
+            progress,
+            lambda batch: assign_links(db.session, account, batch, actor=actor, batch=run),
+            lambda counts: f"{counts['linked']} linked so far",
+        )
         return {name: counts[name] for name in ("linked", "failed", "skipped")}
 
     return run_tracked(job_run_id, work)
@@ -88,17 +121,24 @@ def run_assign(job_run_id: int) -> dict[str, Any]:
 @job_type(JobKind.BULK_UNLINK, queue=LINK_QUEUE)
 def run_bulk_unlink(job_run_id: int) -> dict[str, Any]:
     def work(run: JobRun, progress: ProgressRecorder) -> dict[str, Any]:
-        states = [s for s in LinkState if s is not LinkState.NOT_LINKED]
-        progress.update(total=_total(db.session, run, states), force=True)
-        unlinked = 0
-        for batch in _selected_links(db.session, run, states):
+        def unlink_rows(batch: Sequence[Link]) -> Counter[str]:
+            counts: Counter[str] = Counter()
             for link in batch:
                 if link.state is not LinkState.NOT_LINKED:
                     unlink(db.session, link, expected_version=None, actor=run.created_by, batch=run)
-                    unlinked += 1
-            progress.update(advance=len(batch), message=f"{unlinked} unlinked so far")
-        db.session.commit()
-        return {"unlinked": unlinked}
+                    counts["unlinked"] += 1
+            return counts
+
+        states = [s for s in LinkState if s is not LinkState.NOT_LINKED]
+        counts = _change_in_batches(
+            db.session,
+            run,
+            states,
+            progress,
+            unlink_rows,
+            lambda counts: f"{counts['unlinked']} unlinked so far",
+        )
+        return {"unlinked": counts["unlinked"]}
 
     return run_tracked(job_run_id, work)
 
