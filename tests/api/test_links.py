@@ -406,3 +406,13 @@ def test_requests_without_a_valid_token_are_401(shop, client, token):
         body = _assert_problem(response, 401, "")
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), what
         assert "token" in body["detail"], what
+
+
+def test_ids_past_what_an_id_column_holds_are_refused_before_the_database(shop, api):
+    """PostgreSQL's INTEGER ids end at 2**31 - 1: a larger account id is a 404 and a larger
+    cursor a 422, never the database's "integer out of range"."""
+    _, _, account = shop
+    assert api("GET", f"/api/v1/accounts/{2**31}/links").status_code == 404
+    assert api("GET", link_url(2**31, "X")).status_code == 404
+    cursor = api("GET", f"/api/v1/accounts/{account.id}/links", query_string={"after": 2**31})
+    _assert_problem(cursor, 422, "after")
