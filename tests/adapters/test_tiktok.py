@@ -13,8 +13,8 @@ from tests.builders import serve_tiktok
 from tests.conftest import TEST_SANDBOX_SETTINGS
 from webapp.adapters.base import (
     AuthenticationFailed,
-    ConnectionFailed,
     CallPolicy,
+    ConnectionFailed,
     RateLimited,
     RemoteServerError,
     UnreadableResponse,
