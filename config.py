@@ -41,6 +41,9 @@ class Config:
     # How often a worker says it is alive while it runs a job. A job whose worker misses two
     # in a row (killed, its machine gone) is shown as interrupted, ready for Retry.
     JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 5)
+    # Logs on stderr: one JSON object a line (json), or plain text for a terminal (text).
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
 
     # The TikTok Shop app SKU Bridge is registered as. Defaults point at the built-in sandbox.
     TIKTOK_APP_KEY = os.environ.get("TIKTOK_APP_KEY", "sandbox-app-key")
@@ -96,5 +99,6 @@ class TestConfig(Config):
     TIKTOK_CALLS_PER_SECOND = 1000.0
     STORE_CALLS_PER_SECOND = 1000.0
     SECRET_KEY = "test-secret-key"
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "WARNING")  # not a line for every test request
     FERNET_KEYS = "qHBWybXu1TJ4m1G0H5vK1Zq7c8l2x9K5sY0aQ3dU6eM="
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL") or "sqlite://")

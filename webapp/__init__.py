@@ -46,7 +46,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     limiter.init_app(app)
 
-    from webapp import formatting, htmx, http_security, models, tenancy  # noqa: F401  (models: the schema)
+    from webapp import formatting, htmx, http_security, logs, models, tenancy  # noqa: F401  (models: the schema)
     from webapp.accounts.views import bp as accounts_bp
     from webapp.api import openapi as api_openapi
     from webapp.api.token_views import bp as api_tokens_bp
@@ -57,6 +57,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     from webapp.csvio.cli import mappings_cli
     from webapp.csvio.views import bp as mappings_bp
     from webapp.errors import register_error_handlers
+    from webapp.health import bp as health_bp
     from webapp.jobs.views import bp as jobs_bp
     from webapp.linking.views import bp as linking_bp
     from webapp.orders.views import bp as orders_bp
@@ -64,6 +65,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     from webapp.sync.views import bp as sync_bp
     from webapp.webhooks import bp as webhooks_bp
 
+    logs.init_app(app)  # first: every later hook's records name the request
     htmx.init_app(app)
     http_security.init_app(app)
     formatting.init_app(app)
@@ -80,6 +82,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
         sync_bp,
         orders_bp,
         webhooks_bp,
+        health_bp,
         api_tokens_bp,
     ):
         app.register_blueprint(blueprint)

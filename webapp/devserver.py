@@ -186,7 +186,7 @@ def _accepts_connections(port: int) -> bool:
 def create_dev_app(overrides: dict[str, str]) -> Flask:
     from webapp import create_app
 
-    return create_app(**overrides)
+    return create_app(**{"LOG_FORMAT": os.environ["LOG_FORMAT"], **overrides})
 
 
 def migrate(app: Flask) -> None:
@@ -255,6 +255,7 @@ def watch(processes: ManagedProcesses) -> None:
 
 
 def run() -> int:
+    os.environ.setdefault("LOG_FORMAT", "text")  # a terminal, not a log collector
     ports = Ports.from_env(os.environ)
     check_ports_free(ports)
     say(f"Instance folder: {config.INSTANCE_DIR}")

@@ -21,6 +21,8 @@ PUBLIC_ENDPOINTS = {
     "static",
     "webhooks.store_webhook",
     "webhooks.tiktok_webhook",
+    "health.healthz",  # for load balancers: say only whether the parts answer
+    "health.readyz",
     "api-docs.openapi_json",  # the JSON API's OpenAPI document
 }
 # Endpoints a support user may reach before opening an organization.

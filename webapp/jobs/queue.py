@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
+from webapp.logs import log_context
 
 _connections: dict[str, Redis] = {}
 
@@ -23,6 +24,20 @@ def redis_connection(url: str | None = None) -> Redis:
     if url not in _connections:
         _connections[url] = Redis.from_url(url)
     return _connections[url]
+
+
+JOB_RUN_PREFIX = "jobrun-"
+
+
+def job_id_of_run(run_id: int) -> str:
+    """The RQ job id of a job run's job."""
+    return f"{JOB_RUN_PREFIX}{run_id}"
+
+
+def job_log_ids(job: Job) -> dict[str, Any]:
+    """What every log line about the job names: its RQ id, and its JobRun's when it has one."""
+    run_id = job.id.removeprefix(JOB_RUN_PREFIX)
+    return {"job_id": job.id, "job_run_id": int(run_id) if run_id != job.id else None}
 
 
 class AppJob(Job):
@@ -39,7 +54,8 @@ class AppJob(Job):
     def _perform_in_context(self) -> Any:
         db.engine.dispose(close=False)  # never reuse a connection inherited across fork()
         try:
-            return super().perform()
+            with log_context(**job_log_ids(self)):
+                return super().perform()
         finally:
             db.session.remove()
 
@@ -60,6 +76,10 @@ class AppWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any):
         kwargs.setdefault("job_class", AppJob)
         super().__init__(*args, **kwargs)
+
+    def execute_job(self, job: Job, queue: Queue) -> Any:
+        with log_context(**job_log_ids(job)):  # the worker's own lines about it, and the horse's
+            return super().execute_job(job, queue)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         interval = self.job_monitoring_interval

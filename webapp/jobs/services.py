@@ -22,7 +22,7 @@ from webapp.dbutil import refresh_planner_statistics
 from webapp.domain import DomainError
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
-from webapp.jobs.queue import AppJob, enqueue, redis_connection
+from webapp.jobs.queue import AppJob, enqueue, job_id_of_run, redis_connection
 
 
 class JobError(DomainError):
@@ -209,7 +209,7 @@ def start_job(session: Session, *, kind: JobKind, **target: Any) -> JobRun:
     job = JOB_TYPES[kind]
     try:
         rq_job = enqueue(
-            job.queue, job.func, run.id, job_id=f"jobrun-{run.id}", job_timeout=JOB_TIMEOUT
+            job.queue, job.func, run.id, job_id=job_id_of_run(run.id), job_timeout=JOB_TIMEOUT
         )
     except RedisError as error:
         run.status = JobStatus.FAILED
@@ -301,6 +301,7 @@ def run_tracked(
         "",
     )
     session.commit()
+    current_app.logger.info("%s started", run.kind.label)
     progress = ProgressRecorder(session, run)
     try:
         result = work(run, progress)
@@ -319,6 +320,7 @@ def run_tracked(
     if run.total is not None:
         run.done = run.total
     session.commit()
+    current_app.logger.info("%s finished", run.kind.label)
     if run.kind.writes_in_bulk:
         refresh_planner_statistics(session)
     return result
