@@ -27,24 +27,27 @@ def stored_path(stored_name: str) -> Path:
 
 
 def save_upload(stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
-    """Copy an upload to disk in chunks; returns its stored name and size."""
+    """Copy an upload to disk in chunks; returns its stored name and size. The copy is made
+    under a name of its own and renamed once whole, so a process stopped half way never
+    leaves a cut-off file under a stored name."""
     directory = upload_dir()
     directory.mkdir(parents=True, exist_ok=True)
     stored_name = f"{secrets.token_hex(16)}.csv"
-    path = directory / stored_name
+    partial = directory / f"{stored_name}.part"
     size = 0
-    with path.open("wb") as out:
-        while chunk := stream.read(CHUNK):
-            size += len(chunk)
-            if size > max_bytes:
-                break
-            out.write(chunk)
-    if size > max_bytes:
-        path.unlink()
-        raise UploadError(
-            f"The file is larger than {max_bytes // CHUNK} MB; split it into smaller files."
-        )
-    if size == 0:
-        path.unlink()
-        raise UploadError("The file is empty.")
+    try:
+        with partial.open("wb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise UploadError(
+                        f"The file is larger than {max_bytes // CHUNK} MB; split it into "
+                        "smaller files."
+                    )
+                out.write(chunk)
+        if size == 0:
+            raise UploadError("The file is empty.")
+        partial.replace(directory / stored_name)
+    finally:
+        partial.unlink(missing_ok=True)
     return stored_name, size
