@@ -440,6 +440,9 @@ def _other_store_sku(shop) -> int:
         ([("", 1)], None, "Choose a store SKU to link to."),
         ([("abc", 1)], None, "is not a store SKU"),
         ([("9" * 30, 1)], None, "is not a store SKU"),
+        ([(str(2**31), 1)], None, "is not a store SKU"),  # past PostgreSQL's INTEGER
+        ([("²", 1)], None, "is not a store SKU"),
+        ([("{target}", 2**31)], None, "Quantities"),
         ([("{target}", 0)], None, "Quantities go from 1 to 999."),
         ([("{target}", 5000)], None, "Quantities go from 1 to 999."),
         ([("{target}", "two")], None, "Quantities are whole numbers"),

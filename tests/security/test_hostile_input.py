@@ -31,6 +31,8 @@ HOSTILE = [
     "1e309",
     "NaN",
     "9" * 40,
+    str(2**31),  # one past what an id, version or quantity column holds on PostgreSQL
+    "²",  # a digit to str.isdigit(), not to int()
     "3.5",
     SCRIPT,
     '"><img src=x onerror=alert(1)>',

@@ -18,6 +18,7 @@ from flask_login import current_user
 
 from webapp.accounts.models import MarketplaceAccount
 from webapp.catalog.models import StoreSku
+from webapp.dbutil import MAX_ID
 from webapp.extensions import db
 from webapp.htmx import retarget, toast
 from webapp.linking.grid import MAX_QUERY_LENGTH, GridQuery, GridRow, grid_row, status_counts
@@ -44,7 +45,6 @@ from webapp.linking.suggestions import (
 from webapp.linking.views import TABS, bp
 from webapp.tenancy import get_or_404
 
-MAX_ID_DIGITS = 18  # beyond a 64-bit integer the database would refuse it
 LINK_URL = "/links/<int:link_id>"
 
 
@@ -60,8 +60,12 @@ class Part:
 
 
 def _number(text: str) -> int | None:
+    """A whole number from the form that a database column can hold, else None."""
     text = text.strip()
-    return int(text) if text.isdigit() and len(text) <= MAX_ID_DIGITS else None
+    if not text.isascii() or not text.isdigit():
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
 
 
 def parse_version(form: Mapping[str, str]) -> int:
