@@ -17,9 +17,11 @@ from webapp.accounts.models import MarketplaceAccount, Organization, Store, User
 from webapp.accounts.services import TikTokApp
 from webapp.auth.services import create_user, get_or_create_organization
 from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
-from webapp.catalog.models import StoreSku
+from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.demo import connect_demo_shop
 from webapp.extensions import db
+from webapp.linking.grid import status_counts
+from webapp.linking.models import Link, LinkState
 from webapp.sandbox.catalog import DemoCatalog, catalog_for
 from webapp.sandbox.settings import SandboxSettings
 from webapp.sandbox.tiktok import create_tiktok_sandbox
@@ -162,3 +164,39 @@ needs_real_exports = pytest.mark.skipif(
     not REAL_EXPORTS.is_dir(),
     reason=f"the platforms' real catalog exports are not at {REAL_EXPORTS}",
 )
+
+
+def kept_counts_agree(account_id: int) -> None:
+    """The tab counts kept by triggers equal the rows counted."""
+    per_state = select(Link.state, func.count()).where(Link.account_id == account_id)
+    counted = dict(db.session.execute(per_state.group_by(Link.state)).all())
+    kept = status_counts(db.session, account_id)
+    for state in LinkState:
+        assert kept[state.value] == counted.get(state, 0), state
+
+
+def links_of(account_id: int) -> dict[str, tuple]:
+    """Every SKU of the account with its link, keyed by TikTok SKU id; store SKUs by SKU."""
+    rows = db.session.execute(
+        select(
+            MarketplaceSku.sku_id,
+            MarketplaceSku.seller_sku,
+            MarketplaceSku.product_id,
+            MarketplaceSku.variant,
+            MarketplaceSku.price,
+            MarketplaceSku.quantity,
+            MarketplaceSku.gone_at.is_(None),
+            Link.state,
+            StoreSku.sku,
+            Link.quantity,
+            Link.failure_reason,
+        )
+        .join(Link, Link.marketplace_sku_id == MarketplaceSku.id)
+        .outerjoin(StoreSku, StoreSku.id == Link.store_sku_id)
+        .where(MarketplaceSku.account_id == account_id)
+    )
+    found: dict[str, tuple] = {}
+    for sku_id, *rest in rows:
+        assert sku_id not in found, f"SKU {sku_id} twice"
+        found[sku_id] = tuple(rest)
+    return found

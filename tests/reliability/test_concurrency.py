@@ -16,13 +16,12 @@ from collections import Counter
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.builders import PASSWORD, serve_app, unique_variants
+from tests.builders import PASSWORD, kept_counts_agree, serve_app, unique_variants
 from tests.conftest import CSRF_PATTERN
 from webapp.extensions import db
 from webapp.jobs.models import JobKind, JobRun, JobStatus
-from webapp.linking.grid import status_counts
 from webapp.linking.models import Link, LinkEvent, LinkState
 
 # (clients, edits each, rows): the everyday run, and the soak run of `make soak`.
@@ -187,8 +186,4 @@ def test_many_clients_editing_the_same_rows_lose_no_update(app, contested, run_j
             assert events[-1].after["state"] == link.state.value
         assert (link.store_sku_id is None) == (link.state is LinkState.NOT_LINKED)
 
-    per_state = select(Link.state, func.count()).where(Link.account_id == account.id)
-    counted = dict(db.session.execute(per_state.group_by(Link.state)).all())
-    kept = status_counts(db.session, account.id)
-    for state in LinkState:
-        assert kept[state.value] == counted.get(state, 0), state
+    kept_counts_agree(account.id)

@@ -36,7 +36,15 @@ from rq import Worker
 from sqlalchemy import func, select
 
 from config import BASE_DIR
-from tests.builders import PASSWORD, make_account, make_store, make_user, serve_sandbox
+from tests.builders import (
+    PASSWORD,
+    kept_counts_agree,
+    links_of,
+    make_account,
+    make_store,
+    make_user,
+    serve_sandbox,
+)
 from tests.conftest import CSRF_PATTERN
 from webapp.accounts.models import MarketplaceAccount, Store, User
 from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
@@ -47,7 +55,6 @@ from webapp.dbutil import insert_many, refresh_planner_statistics
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.jobs.queue import AppJob, redis_connection
-from webapp.linking.grid import status_counts
 from webapp.linking.models import Link, LinkEvent, LinkState
 from webapp.linking.services import Target, assign_links, set_link_target
 from webapp.orders.jobs import start_orders
@@ -278,42 +285,6 @@ def set_latency(url: str, milliseconds: int) -> None:
     requests.post(
         f"{url}/__sandbox__/faults", json={"latency_ms": milliseconds}, timeout=10
     ).raise_for_status()
-
-
-def kept_counts_agree(account_id: int) -> None:
-    """The tab counts kept by triggers equal the rows counted."""
-    per_state = select(Link.state, func.count()).where(Link.account_id == account_id)
-    counted = dict(db.session.execute(per_state.group_by(Link.state)).all())
-    kept = status_counts(db.session, account_id)
-    for state in LinkState:
-        assert kept[state.value] == counted.get(state, 0), state
-
-
-def links_of(account_id: int) -> dict[str, tuple]:
-    """Every SKU of the account with its link, keyed by TikTok SKU id; store SKUs by SKU."""
-    rows = db.session.execute(
-        select(
-            MarketplaceSku.sku_id,
-            MarketplaceSku.seller_sku,
-            MarketplaceSku.product_id,
-            MarketplaceSku.variant,
-            MarketplaceSku.price,
-            MarketplaceSku.quantity,
-            MarketplaceSku.gone_at.is_(None),
-            Link.state,
-            StoreSku.sku,
-            Link.quantity,
-            Link.failure_reason,
-        )
-        .join(Link, Link.marketplace_sku_id == MarketplaceSku.id)
-        .outerjoin(StoreSku, StoreSku.id == Link.store_sku_id)
-        .where(MarketplaceSku.account_id == account_id)
-    )
-    found: dict[str, tuple] = {}
-    for sku_id, *rest in rows:
-        assert sku_id not in found, f"SKU {sku_id} twice"
-        found[sku_id] = tuple(rest)
-    return found
 
 
 def events_of(account_id: int) -> Counter[tuple[str, str]]:

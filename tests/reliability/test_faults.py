@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.builders import make_account, make_store, make_user
+from tests.builders import kept_counts_agree, links_of, make_account, make_store, make_user
 from tests.conftest import empty_database_and_queues
 from webapp.accounts.models import MarketplaceAccount, User
 from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
@@ -28,8 +28,9 @@ from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.extensions import db
 from webapp.jobs.models import JobRun, JobStatus
 from webapp.jobs.services import retry_job
+from webapp.linking.grid import status_counts
 from webapp.linking.jobs import start_assign, start_automap
-from webapp.linking.models import Link, LinkState, LinkStateCount
+from webapp.linking.models import Link, LinkState
 from webapp.orders.jobs import retry_order, start_orders
 from webapp.orders.models import Order, OrderState
 from webapp.sync.jobs import start_sync
@@ -158,35 +159,7 @@ def snapshot(sandbox, account: MarketplaceAccount) -> dict[str, Any]:
         .where(StoreSku.store_id == account.store_id)
         .order_by(StoreSku.remote_id)
     ).all()
-    links = db.session.execute(
-        select(
-            MarketplaceSku.sku_id,
-            MarketplaceSku.seller_sku,
-            Link.state,
-            StoreSku.remote_id,
-            Link.quantity,
-            Link.failure_reason,
-        )
-        .join(Link, Link.marketplace_sku_id == MarketplaceSku.id)
-        .outerjoin(StoreSku, StoreSku.id == Link.store_sku_id)
-        .where(MarketplaceSku.account_id == account.id)
-        .order_by(MarketplaceSku.sku_id)
-    ).all()
-    counted = dict(
-        db.session.execute(
-            select(LinkStateCount.state, LinkStateCount.count).where(
-                LinkStateCount.account_id == account.id, LinkStateCount.count != 0
-            )
-        ).all()
-    )
-    actual = dict(
-        db.session.execute(
-            select(Link.state, func.count())
-            .where(Link.account_id == account.id)
-            .group_by(Link.state)
-        ).all()
-    )
-    assert {LinkState(state): count for state, count in counted.items()} == actual
+    kept_counts_agree(account.id)
     orders = db.session.execute(
         select(Order.state, Order.reason, Order.total).where(Order.account_id == account.id)
     ).all()
@@ -197,8 +170,8 @@ def snapshot(sandbox, account: MarketplaceAccount) -> dict[str, Any]:
     assert len({order["ext_order_id"] for order in store_orders}) == len(store_orders)
     return {
         "store_skus": store_skus,
-        "links": links,
-        "counts": actual,
+        "links": links_of(account.id),
+        "counts": status_counts(db.session, account.id),
         "tiktok_inventory": sorted(tiktok.inventory.values()),
         "orders": sorted(orders),
         "store_orders": sorted(
@@ -222,7 +195,8 @@ def test_every_job_converges_to_the_state_of_a_run_without_faults(
     calm = Pipeline(sandbox, run_jobs)
     expected = calm.run()
     assert calm.failures == [], "without faults every job finishes the first time"
-    assert expected["counts"][LinkState.LINKED] > 0 and len(expected["store_orders"]) == ORDERS
+    assert expected["counts"][LinkState.LINKED.value] > 0
+    assert len(expected["store_orders"]) == ORDERS
 
     empty_database_and_queues(app_ctx)
     for name in ("tiktok", "magento"):
