@@ -1,8 +1,10 @@
 """Health and readiness, for load balancers and process managers (no login, no cookie).
 
 `GET /healthz`: 200 when the database and Redis both answer, 503 naming the one that does not.
-`GET /readyz`: the same, and the database's schema at the newest migration, so a machine whose
-release step (`flask --app webapp db upgrade`) has not run gets no traffic yet. Neither says
+`GET /readyz`: the same, and the database's schema no older than this code's newest migration,
+so a machine whose release step (`flask --app webapp db upgrade`) has not run gets no traffic
+yet. A schema newer than the code (the next release migrated it first, and this machine waits
+for its turn to restart) is ready: migrations add before they take away. Neither answer says
 more than which part is down: the reason goes to the log.
 """
 
@@ -47,22 +49,25 @@ def redis() -> str:
 
 
 @cache
-def _newest_migrations(directory: str) -> frozenset[str]:
+def _migrations(directory: str) -> tuple[frozenset[str], frozenset[str]]:
+    """This code's newest migrations, and every migration it knows."""
     config = current_app.extensions["migrate"].migrate.get_config(directory)
-    return frozenset(ScriptDirectory.from_config(config).get_heads())
+    script = ScriptDirectory.from_config(config)
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return frozenset(script.get_heads()), known
 
 
 def schema() -> str:
-    newest = _newest_migrations(current_app.extensions["migrate"].directory)
+    newest, known = _migrations(current_app.extensions["migrate"].directory)
     try:
         current = set(MigrationContext.configure(db.session.connection()).get_current_heads())
     except SQLAlchemyError as error:
         db.session.rollback()
         log.warning("Readiness check: cannot read the schema's version: %s", error)
         return "not reachable"
-    if current != newest:
-        return "migrations pending"
-    return "ok"
+    if current == newest or (current and not current <= known):  # at ours, or a newer one
+        return "ok"
+    return "migrations pending"
 
 
 def _answer(checks: dict[str, Check]) -> tuple[Response, int]:
