@@ -60,7 +60,9 @@ def _change_in_batches(
     People keep editing rows while a bulk job runs. When one of them changes a row of the batch
     being written, the row's version check refuses the job's write and the batch is rolled
     back; the batch is then read again and changed from what is there now. So the job
-    overwrites no one's edit, and none of its own rows is lost.
+    overwrites no one's edit, and none of its own rows is lost. On PostgreSQL the batch's rows
+    are locked first, in id order: an edit takes its row and then the kept counts, and a job
+    that held counts while it waited for a row being edited would deadlock with that edit.
     """
     counts: Counter[str] = Counter()
     ids = _selected_ids(session, run, states)
@@ -69,7 +71,10 @@ def _change_in_batches(
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
                 batch = session.scalars(
-                    select(Link).where(Link.account_id == run.account_id, Link.id.in_(chunk))
+                    select(Link)
+                    .where(Link.account_id == run.account_id, Link.id.in_(chunk))
+                    .order_by(Link.id)
+                    .with_for_update()  # the rows first, then the counts, as an edit takes them
                 ).all()
                 changed = change(batch)
                 session.commit()
