@@ -2,20 +2,39 @@
 (function () {
   "use strict";
 
-  function showMessage(message, level) {
+  // A toast with a link stays longer, and while the pointer or the focus is on it.
+  function showMessage(message, level, url, linkText) {
     var box = document.getElementById("toasts");
     if (!box || !message) return;
     var toast = document.createElement("div");
     toast.className = "toast toast-" + (level || "info");
     toast.setAttribute("role", level === "error" ? "alert" : "status");
     toast.textContent = message;
+    if (url) {
+      var link = document.createElement("a");
+      link.href = url;
+      link.textContent = linkText || "Open";
+      toast.append(" ", link);
+    }
     box.appendChild(toast);
-    setTimeout(function () { toast.classList.add("toast-leaving"); }, 4500);
-    setTimeout(function () { toast.remove(); }, 5000);
+    var stay = url ? 9000 : 4500;
+    function leave() {
+      if (toast.matches(":hover, :focus-within")) { setTimeout(leave, 1000); return; }
+      toast.classList.add("toast-leaving");
+      setTimeout(function () { toast.remove(); }, 500);
+    }
+    setTimeout(leave, stay);
   }
 
   document.addEventListener("showMessage", function (event) {
     showMessage(event.detail.message, event.detail.level);
+  });
+
+  // The job watcher (jobs/_watch.html) says when the user's own jobs are over.
+  document.addEventListener("jobsOver", function (event) {
+    event.detail.runs.forEach(function (run) {
+      showMessage(run.message, run.level, run.url, run.link_text);
+    });
   });
 
   // A failed htmx request (network down, server error) still tells the user something.

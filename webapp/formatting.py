@@ -1,4 +1,4 @@
-"""Template filters for how the dashboard shows times."""
+"""Template filters for how the dashboard shows times and rates."""
 
 from __future__ import annotations
 
@@ -24,5 +24,27 @@ def ago(moment: datetime | None) -> str:
     return f"{days} day{'s' if days != 1 else ''} ago"
 
 
+def time_left(seconds: float | None) -> str:
+    """ "about 40 s left", "about 3 min left", "about 1 h 20 min left"; "" when unknown."""
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"about {max(seconds, 1)} s left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60} min left"
+
+
+def per_second(rate: float | None) -> str:
+    """ "1,250 a second", "0.4 a second"; "" when unknown."""
+    if not rate:
+        return ""
+    return f"{rate:,.0f} a second" if rate >= 10 else f"{rate:.1f} a second"
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(ago)
+    app.add_template_filter(time_left)
+    app.add_template_filter(per_second)

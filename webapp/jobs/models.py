@@ -74,7 +74,10 @@ class JobStatus(enum.StrEnum):
 
 class JobRun(Base):
     __tablename__ = "job_runs"
-    __table_args__ = (Index("ix_job_runs_org_kind_status", "organization_id", "kind", "status"),)
+    __table_args__ = (
+        Index("ix_job_runs_org_kind_status", "organization_id", "kind", "status"),
+        Index("ix_job_runs_created_by_finished", "created_by_id", "finished_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
@@ -85,6 +88,7 @@ class JobRun(Base):
     total: Mapped[int | None]
     done: Mapped[int] = mapped_column(default=0)
     message: Mapped[str] = mapped_column(String(500), default="")
+    rate: Mapped[float | None]  # items a second in the current phase, while it runs
     error: Mapped[str] = mapped_column(Text, default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what to work on
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -94,6 +98,8 @@ class JobRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the person who started it was told it was over (see jobs.services.announce_over).
+    announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_by: Mapped[User | None] = relationship()
 
@@ -102,3 +108,10 @@ class JobRun(Base):
         if not self.total:
             return None
         return min(100, round(100 * self.done / self.total))
+
+    @property
+    def seconds_left(self) -> float | None:
+        """At the current phase's rate; None while there is no rate or no total to reach."""
+        if not self.total or not self.rate or self.status.is_over:
+            return None
+        return max(self.total - self.done, 0) / self.rate

@@ -3,15 +3,22 @@ flashed message (a plain form post)."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template
+from flask import Response, flash, redirect, render_template
 
-from webapp.htmx import is_htmx, toast
+from webapp.htmx import is_htmx, toast, trigger_client_event
 from webapp.jobs.models import JobRun
+
+
+def progress_card(run: JobRun, message: str, level: str = "info") -> Response:
+    """The run's progress component with a toast; the page's job watcher (jobs/_watch.html)
+    hears that a job started, so it can say when the job is over."""
+    response = toast(render_template("jobs/_progress.html", run=run), message, level)
+    return trigger_client_event(response, "jobStarted", {"id": run.id})
 
 
 def job_started(run: JobRun, message: str, fallback_url: str):
     if is_htmx():
-        return toast(render_template("jobs/_progress.html", run=run), message, "info")
+        return progress_card(run, message)
     flash(message, "info")
     return redirect(fallback_url)
 

@@ -6,6 +6,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -13,7 +14,7 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus as RQStatus
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.accounts.models import User
@@ -82,7 +83,8 @@ def shown_jobs(
     store_id: int | None = None,
 ) -> list[JobRun]:
     """What a page showing jobs under way shows: the queued or running ones, or else the
-    newest run if it was interrupted, so that its Retry is at hand until another starts."""
+    newest run if it failed or was interrupted, so that why and its Retry are at hand until
+    another starts."""
     kinds = list(kinds)
     alive = active_jobs(session, kinds, account_id=account_id, store_id=store_id)
     if alive:
@@ -93,7 +95,8 @@ def shown_jobs(
         .order_by(JobRun.id.desc())
         .limit(1)
     )
-    return [newest] if newest is not None and newest.status is JobStatus.INTERRUPTED else []
+    stopped = (JobStatus.FAILED, JobStatus.INTERRUPTED)
+    return [newest] if newest is not None and newest.status in stopped else []
 
 
 def active_job(
@@ -158,6 +161,47 @@ def notice_interrupted(session: Session, runs: Iterable[JobRun]) -> list[JobRun]
     return runs
 
 
+ANNOUNCE_WITHIN = timedelta(minutes=15)  # a run over longer ago is not news
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A person's own runs: those still under way, and those just over, to be announced."""
+
+    running: list[JobRun]
+    over: list[JobRun]
+
+
+def watch_own_runs(session: Session, user: User, organization_id: int) -> Watch:
+    """The runs `user` started for this organization that are under way, and those that got
+    over in the last few minutes without being announced to them; the latter are marked
+    announced, so that each end is told once, on whichever page the person has open."""
+    runs = session.scalars(
+        select(JobRun)
+        .where(
+            JobRun.created_by_id == user.id,
+            JobRun.organization_id == organization_id,
+            JobRun.announced_at.is_(None),
+            or_(JobRun.finished_at.is_(None), JobRun.finished_at >= utcnow() - ANNOUNCE_WITHIN),
+        )
+        .order_by(JobRun.id)
+    ).all()
+    notice_interrupted(session, runs)
+    over = [run for run in runs if run.status.is_over]
+    if over:  # another tab of theirs may be announcing the same runs: each is told once
+        claimed = set(
+            session.scalars(
+                update(JobRun)
+                .where(JobRun.id.in_([run.id for run in over]), JobRun.announced_at.is_(None))
+                .values(announced_at=utcnow())
+                .returning(JobRun.id)
+            )
+        )
+        session.commit()
+        over = [run for run in over if run.id in claimed]
+    return Watch(running=[run for run in runs if not run.status.is_over], over=over)
+
+
 def record_job_run(
     session: Session,
     *,
@@ -214,6 +258,7 @@ def start_job(session: Session, *, kind: JobKind, **target: Any) -> JobRun:
     except RedisError as error:
         run.status = JobStatus.FAILED
         run.error = "The job queue (Redis) is not reachable, so the job could not start."
+        run.finished_at = run.announced_at = utcnow()  # the refusal itself tells them
         session.commit()
         raise JobError(run.error) from error
     run.rq_job_id = rq_job.id
@@ -252,13 +297,19 @@ def retry_job(session: Session, run: JobRun, actor: User | None) -> JobRun:
 
 
 class ProgressRecorder:
-    """Writes done / total / message to the job run, committing at most every `interval` s."""
+    """Writes done / total / message to the job run, committing at most every `interval` s,
+    with the rate of the current phase: a phase starts when the total changes or the count
+    goes back (a job reading pages, then writing rows, has two)."""
+
+    MIN_PHASE_SECONDS = 1.0  # a rate measured over less is noise
 
     def __init__(self, session: Session, run: JobRun, interval: float = 0.25):
         self.session = session
         self.run = run
         self.interval = interval
         self._last_write = 0.0
+        self._phase_start = (time.monotonic(), run.done)
+        run.rate = None
 
     def update(
         self,
@@ -269,6 +320,8 @@ class ProgressRecorder:
         message: str | None = None,
         force: bool = False,
     ) -> None:
+        now = time.monotonic()
+        before = (self.run.total, self.run.done)
         if total is not None:
             self.run.total = total
         if done is not None:
@@ -276,7 +329,12 @@ class ProgressRecorder:
         self.run.done += advance
         if message is not None:
             self.run.message = message[:500]
-        now = time.monotonic()
+        if self.run.total != before[0] or self.run.done < before[1]:
+            self._phase_start = (now, self.run.done)
+            self.run.rate = None
+        started, done_at_start = self._phase_start
+        if now - started >= self.MIN_PHASE_SECONDS:
+            self.run.rate = (self.run.done - done_at_start) / (now - started) or None
         if force or now - self._last_write >= self.interval:
             self.session.commit()
             self._last_write = now

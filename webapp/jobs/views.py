@@ -7,9 +7,10 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.htmx import is_htmx, toast, trigger_client_event
-from webapp.jobs.models import JobRun
-from webapp.jobs.services import JobError, notice_interrupted, retry_job
+from webapp.htmx import htmx_target, is_htmx, toast, trigger_client_event
+from webapp.jobs.models import JobRun, JobStatus
+from webapp.jobs.responses import progress_card
+from webapp.jobs.services import JobError, notice_interrupted, retry_job, watch_own_runs
 from webapp.linking.jobs import start_undo
 from webapp.tenancy import get_or_404, require_organization
 
@@ -29,6 +30,32 @@ def index():
     return render_template("jobs/index.html", runs=runs)
 
 
+def _over_message(run: JobRun) -> dict[str, str]:
+    """What the toast says of a run that is over, and where it leads."""
+    if run.status is JobStatus.FINISHED:
+        message, level = f"{run.kind.label} finished.", "success"
+    elif run.status is JobStatus.INTERRUPTED:
+        message, level = f"{run.kind.label} was interrupted: Retry finishes it.", "error"
+    else:
+        message, level = f"{run.kind.label} failed: {run.error or 'see the job'}", "error"
+    link = url_for("jobs.show", run_id=run.id)
+    return {"message": message, "level": level, "url": link, "link_text": f"Open job {run.id}"}
+
+
+@bp.get("/watch")
+def watch():
+    """The job watcher of every page (jobs/_watch.html): a toast for each of the user's own
+    runs that got over since it last looked."""
+    organization = require_organization()
+    runs = watch_own_runs(db.session, current_user, organization.id)
+    response = make_response(render_template("jobs/_watch.html", running=runs.running))
+    if runs.over:
+        response = trigger_client_event(
+            response, "jobsOver", {"runs": [_over_message(run) for run in runs.over]}
+        )
+    return response
+
+
 @bp.post("/<int:run_id>/retry")
 def retry(run_id: int):
     run = get_or_404(JobRun, run_id)
@@ -38,7 +65,7 @@ def retry(run_id: int):
         return toast(render_template("jobs/_progress.html", run=run), str(error), "error")
     if not is_htmx():
         return redirect(url_for("jobs.show", run_id=new_run.id))
-    return toast(render_template("jobs/_progress.html", run=new_run), "Started again.", "info")
+    return progress_card(new_run, "Started again.")
 
 
 def _undo_refused(run: JobRun, message: str):
@@ -61,8 +88,7 @@ def undo(run_id: int):
         return _undo_refused(run, str(error))
     if not is_htmx():
         return redirect(url_for("jobs.show", run_id=undo_run.id))
-    response = render_template("jobs/_progress.html", run=undo_run)
-    return toast(response, f"Undoing job {run.id}: {run.kind.label}…", "info")
+    return progress_card(undo_run, f"Undoing job {run.id}: {run.kind.label}…")
 
 
 @bp.get("/<int:run_id>")
@@ -71,6 +97,8 @@ def show(run_id: int):
     notice_interrupted(db.session, [run])
     if not is_htmx():
         return render_template("jobs/show.html", run=run)
+    if htmx_target() == f"job-row-{run.id}":  # a row of the Jobs list
+        return render_template("jobs/_row.html", run=run)
     response = render_template("jobs/_progress.html", run=run)
     if run.status.is_over:
         # The grid and tab counts listen for this to reload themselves once.

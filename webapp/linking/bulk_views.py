@@ -18,6 +18,7 @@ from webapp.dbutil import chunked
 from webapp.extensions import db
 from webapp.htmx import is_htmx, retarget, toast
 from webapp.jobs.models import JobRun
+from webapp.jobs.responses import job_started
 from webapp.jobs.services import JobError
 from webapp.linking.automap import AutomapError, preview_automap
 from webapp.linking.grid import status_counts
@@ -99,10 +100,7 @@ def _refused(message: str):
 
 def _started(run: JobRun, message: str):
     """The job's progress component (the same job already under way, if it was)."""
-    if not is_htmx():
-        flash(message, "info")
-        return redirect(url_for("jobs.show", run_id=run.id))
-    return toast(render_template("jobs/_progress.html", run=run), message, "info")
+    return job_started(run, message, url_for("jobs.show", run_id=run.id))
 
 
 @bp.post("/bulk/assign")

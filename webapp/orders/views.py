@@ -6,8 +6,9 @@ from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.extensions import db
+from webapp.jobs.models import JobKind
 from webapp.jobs.responses import job_refused, job_started
-from webapp.jobs.services import JobError
+from webapp.jobs.services import JobError, shown_jobs
 from webapp.orders.jobs import orders_paused, retry_order, start_orders
 from webapp.orders.models import Order
 from webapp.orders.queries import TABS, orders_page, tab_counts
@@ -33,6 +34,7 @@ def index():
             "next_before": next_before,
             "counts": tab_counts(db.session, account.id),
             "paused": orders_paused(account, settings_for(db.session, account.id)),
+            "runs": shown_jobs(db.session, [JobKind.ORDERS], account_id=account.id),
         }
     return render_template("orders/index.html", **context)
 

@@ -18,7 +18,9 @@ from webapp.csvio.reader import CsvRefused
 from webapp.csvio.uploads import save_upload, stored_path
 from webapp.domain import DomainError
 from webapp.extensions import db
-from webapp.htmx import is_htmx, toast
+from webapp.htmx import is_htmx, toast, trigger_client_event
+from webapp.jobs.models import JobKind
+from webapp.jobs.services import shown_jobs
 from webapp.stores.services import (
     StoreError,
     catalog_summaries,
@@ -28,6 +30,7 @@ from webapp.stores.services import (
 from webapp.tenancy import get_or_404, organization_stores, require_manager, require_organization
 
 bp = Blueprint("stores", __name__, url_prefix="/stores")
+CATALOG_KINDS = [JobKind.STORE_CATALOG_REFRESH, JobKind.STORE_CATALOG_FILE]
 
 
 @bp.get("/")
@@ -37,6 +40,9 @@ def index():
         "stores/index.html",
         stores=stores,
         summaries=catalog_summaries(db.session, [store.id for store in stores]),
+        runs={
+            store.id: shown_jobs(db.session, CATALOG_KINDS, store_id=store.id) for store in stores
+        },
         webhook_setups={
             store.id: store_adapter_class(store.platform).webhook_setup
             for store in stores
@@ -132,6 +138,9 @@ def _save_catalog_upload(upload: FileStorage | None) -> Path:
 def _catalog_upload_answer(store: Store, message: str, level: str, **context):
     if is_htmx():
         fragment = render_template("stores/_catalog_upload.html", store=store, **context)
-        return toast(fragment, message, level)
+        response = toast(fragment, message, level)
+        if context.get("run") is not None:  # the page's job watcher says when it is over
+            response = trigger_client_event(response, "jobStarted", {"id": context["run"].id})
+        return response
     flash(message, level)
     return redirect(url_for("stores.index"))

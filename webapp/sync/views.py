@@ -7,8 +7,9 @@ from flask_login import current_user
 
 from webapp.accounts.models import MarketplaceAccount
 from webapp.extensions import db
+from webapp.jobs.models import JobKind
 from webapp.jobs.responses import job_refused, job_started
-from webapp.jobs.services import JobError
+from webapp.jobs.services import JobError, shown_jobs
 from webapp.sync.forms import SyncSettingsForm
 from webapp.sync.jobs import pause_reason, settings_for, start_sync
 from webapp.sync.settings import save_sync_settings
@@ -39,6 +40,7 @@ def settings(account_id: int):
             form=form,
             settings=current,
             paused=pause_reason(account, current),
+            runs=shown_jobs(db.session, [JobKind.SYNC], account_id=account.id),
         ),
         status,
     )

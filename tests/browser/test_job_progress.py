@@ -1,0 +1,44 @@
+"""Progress everywhere a job runs, in headless Chromium: a job's progress is there again when
+its page is opened again, and when it is over a toast says so on whatever page its starter has
+open, with a link to the job."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from webapp.extensions import db
+from webapp.jobs.models import JobRun
+
+
+def test_a_job_left_behind_is_shown_again_and_its_end_raises_a_toast_elsewhere(
+    page, logged_in, owner, shop, run_jobs, save_screenshot
+):
+    logged_in(owner.email)
+    page.goto("/stores/")
+    page.get_by_role("button", name="Refresh catalog").click()
+    card = page.locator(".job-slot .job-progress")
+    expect(card).to_contain_text("Store catalog refresh")
+    expect(card).to_contain_text("waiting for a worker")
+    run_id = int(card.get_attribute("id").removeprefix("job-"))
+
+    page.goto("/orders/")  # leave it: no worker has taken it yet
+    page.goto("/stores/")  # and come back: it is still there
+    expect(page.locator(f"#job-{run_id}")).to_contain_text("waiting for a worker")
+
+    page.get_by_role("link", name="Orders", exact=True).click()
+    expect(page.locator("#job-watch")).to_have_attribute(
+        "hx-trigger", "every 3s, jobStarted from:body"
+    )
+    run_jobs()
+    toast = page.locator("#toasts .toast-success")
+    expect(toast).to_contain_text("Store catalog refresh finished.")
+    save_screenshot("job-over-toast")
+    toast.get_by_role("link", name=f"Open job {run_id}").click()
+    expect(page.get_by_role("heading", name=f"Job {run_id}: Store catalog refresh")).to_be_visible()
+    expect(page.locator(f"#job-{run_id}")).to_contain_text("done")
+
+    page.reload()  # told once
+    page.wait_for_timeout(500)
+    expect(page.locator("#toasts .toast")).to_have_count(0)
+    db.session.expire_all()
+    assert db.session.get(JobRun, run_id).announced_at is not None
