@@ -61,6 +61,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
     from webapp.jobs.views import bp as jobs_bp
     from webapp.linking.views import bp as linking_bp
     from webapp.orders.views import bp as orders_bp
+    from webapp.overview.views import bp as overview_bp
     from webapp.stores.views import bp as stores_bp
     from webapp.sync.views import bp as sync_bp
     from webapp.webhooks import bp as webhooks_bp
@@ -81,6 +82,7 @@ def create_app(config_class: type[Config] = Config, **overrides: object) -> Flas
         jobs_bp,
         sync_bp,
         orders_bp,
+        overview_bp,
         webhooks_bp,
         health_bp,
         api_tokens_bp,

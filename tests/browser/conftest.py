@@ -27,6 +27,14 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 10_000
 HERE = Path(__file__).parent
+AXE_URL = "/static/vendor/axe.min.js"  # vendored axe-core; its version is in axe-core.LICENSE
+# axe-core's rules for WCAG 2.0, 2.1 and 2.2 at levels A and AA, the level the accessibility laws
+# point to; 2.2 AA adds the 24 px target size, which matters to the tablet users we design for.
+# Plus its best practices: one main landmark, a first-level heading, headings in order, every
+# part of the page in a landmark; WCAG does not ask for these, but without them a screen-reader
+# user is lost. Not AAA (7:1 contrast and more, beyond what we promise), and not the rules
+# tagged experimental (their results change from one release to the next). No rule is disabled.
+AXE_RULE_SETS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 SCREENSHOTS = pytest.StashKey[list[Path]]()
 
 
@@ -115,6 +123,58 @@ def logged_in(page) -> Callable[..., object]:
         return page
 
     return login
+
+
+DUPLICATE_IDS = """() => {
+  const ids = [...document.querySelectorAll("[id]")].map(el => el.id);
+  return [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
+}"""
+
+
+def axe_violations_message(where: str, violations: list[dict]) -> str:
+    """axe-core's violations as a reader wants them: each rule, its impact, what it asks for,
+    and every element that breaks it (its selector, its HTML and axe's hint)."""
+    lines = [f"{len(violations)} accessibility rule(s) broken on {where}:"]
+    for violation in violations:
+        lines.append(
+            f"- {violation['id']} ({violation['impact']}): {violation['help']} "
+            f"[{violation['helpUrl'].split('?')[0]}]"
+        )
+        for node in violation["nodes"]:
+            lines.append(f"    at {' '.join(map(str, node['target']))}")
+            lines.append(f"       {node['html'][:300]}")
+            summary = node.get("failureSummary", "").replace("\n", " ")
+            if summary:
+                lines.append(f"       {summary[:400]}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def check_accessibility(page) -> Callable[[str], None]:
+    """Check the page as it is now with axe-core (AXE_RULE_SETS) and fail on any violation,
+    whatever its impact. axe is loaded from our static files by URL: the Content Security
+    Policy refuses an inline script, and the `page` fixture fails a test on any refusal.
+    The page is read as by a user who asks for reduced motion: a toast then goes without a
+    fade, so no check meets one half faded out (half its contrast) by chance."""
+    page.emulate_media(reduced_motion="reduce")
+
+    def check(state: str) -> None:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(url=AXE_URL)
+        results = page.evaluate(
+            """ruleSets => axe.run(document, {
+                runOnly: {type: "tag", values: ruleSets}, resultTypes: ["violations"]})""",
+            AXE_RULE_SETS,
+        )
+        where = f"{state} at {page.viewport_size['width']} px ({page.url})"
+        if results["violations"]:
+            pytest.fail(axe_violations_message(where, results["violations"]))
+        # axe retired its duplicate-id rules with WCAG 2.2 (which dropped 4.1.1 Parsing); an id
+        # twice still breaks a label's `for`, an ARIA reference and an htmx target.
+        twice = page.evaluate(DUPLICATE_IDS)
+        assert not twice, f"ids used more than once on {where}: {twice}"
+
+    return check
 
 
 @pytest.fixture

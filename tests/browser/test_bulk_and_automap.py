@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
-from tests.browser.pages import assert_no_reload, set_marker, tab
+from tests.browser.pages import assert_no_reload, expect_preview_counts, set_marker, tab
 from tests.browser.test_linking_page import grid
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db
@@ -69,12 +69,7 @@ def test_automap_preview_untick_one_pair_map_and_see_the_result(
 
     panel = page.get_by_role("region", name="Auto-map preview")
     expect(panel).to_be_visible()
-    counts = panel.get_by_role("list", name="Matches by rule")
-    for rule, count in preview.by_rule.items():
-        expect(counts).to_contain_text(f"{rule.label} {count}")
-    expect(counts).to_contain_text(f"Ambiguous {preview.ambiguous_total}")
-    expect(counts).to_contain_text(f"Unmatched {preview.unmatched}")
-    expect(panel.get_by_text(preview.ambiguous[0].reason).first).to_be_visible()
+    expect_preview_counts(panel, preview)
     box = panel.get_by_label(f"Map {unticked.marketplace_sku} to {unticked.store_sku}")
     expect(box).to_be_checked()
     save_screenshot("automap-preview")

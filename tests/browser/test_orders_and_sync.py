@@ -38,7 +38,7 @@ def test_linking_a_held_orders_item_sends_the_order_to_the_store(
     expect(order).to_contain_text("is not linked to a store product")
     set_marker(page)
 
-    order.get_by_role("button", name=f"Link {seller_sku}").click()
+    order.get_by_role("button", name=f"Link product {seller_sku}").click()
     search = page.get_by_role("combobox", name=SEARCH_LABEL)
     expect(search).to_be_focused()
     search_for(page, search, seller_sku[:9])
