@@ -175,3 +175,21 @@ def _answer(url: str) -> requests.Response | None:
     except requests.RequestException:  # not listening yet, or its workers still starting
         return None
     return response if response.status_code == 200 else None
+
+
+def test_the_worker_says_how_it_is_used_and_refuses_an_unknown_queue(tmp_path):
+    def worker(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "worker.py", *arguments],
+            cwd=BASE_DIR,
+            env={**os.environ, "INSTANCE_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    usage = worker("--help")
+    assert usage.returncode == 0 and "usage: worker.py [-h] [QUEUE ...]" in usage.stdout
+    refused = worker("imports", "bogus")
+    assert refused.returncode != 0
+    assert "unknown queue bogus (the queues are imports, sync, orders)" in refused.stderr

@@ -125,3 +125,13 @@ def test_a_jobs_lines_name_the_job(json_log, run_jobs):
     assert line["job_id"] == job.id == "jobrun-41" and line["job_run_id"] == 41
     assert line["level"] == "WARNING" and line["logger"] == "webapp.sync"
     assert "request_id" not in line
+
+
+def test_the_development_servers_own_request_lines_are_not_written_twice(json_log):
+    _, lines = json_log
+    werkzeug = logging.getLogger("werkzeug")
+    werkzeug.info('127.0.0.1 - - "GET /healthz HTTP/1.1" 200 -')  # how it logs each request
+    werkzeug.warning("port 5000 is in use")
+    assert [(line["logger"], line["message"]) for line in lines()] == [
+        ("werkzeug", "port 5000 is in use")
+    ]

@@ -80,6 +80,9 @@ def configure_logging(log_format: str, level: str) -> None:
         root.removeHandler(handler)
     root.addHandler(make_handler(log_format))
     root.setLevel(level.upper())
+    # Each request's line is ours (with its id and duration); the development server's own
+    # line for it would say the same twice. Its warnings still show.
+    logging.getLogger("werkzeug").setLevel(max(logging.WARNING, root.level))
 
 
 @contextmanager

@@ -337,7 +337,9 @@ def test_an_import_killed_half_way_is_shown_interrupted_and_retry_finishes_it(
     _, account = _auto_linking_shop(owner, run_jobs)
     other = make_user("reference@shop.test", organization="Shop Two")
     _, reference = _auto_linking_shop(other, run_jobs)
-    set_latency(tiktok_url, 20)
+    # Slow enough that the reference import outlasts three heartbeats with room to spare
+    # (at 20 ms a call it once took 6.2 s, under the 7 s the check below needs).
+    set_latency(tiktok_url, 30)
 
     # Two workers on the imports queue: one runs the import that will be killed, the other
     # an uninterrupted import of the same shop for another organization (the reference).
