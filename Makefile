@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: run test test-postgres soak lint format worker bench clean
+.PHONY: run test test-postgres soak screenshots lint format worker bench clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test-postgres: $(STAMP)
 ## make soak: the long variants of the reliability suites (not part of make test)
 soak: $(STAMP)
 	$(BIN)/python -m pytest -m soak
+
+## make screenshots: the README's screenshots, taken by the browser tests, into docs/screenshots/
+screenshots: $(STAMP)
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/browser/test_readme_screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
