@@ -10,6 +10,7 @@ from tests.builders import unique_variants
 from webapp.catalog.models import StoreSku
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
+from webapp.jobs.services import retry_job
 from webapp.linking.jobs import start_assign, start_bulk_unlink, start_undo
 from webapp.linking.models import Link, LinkEvent, LinkState
 from webapp.linking.services import (
@@ -18,6 +19,7 @@ from webapp.linking.services import (
     Target,
     assign_links,
     set_link_target,
+    undo_links,
     unlink,
 )
 from webapp.linking.signals import links_stopped, links_went_live
@@ -173,6 +175,42 @@ def test_assign_job_then_undo_reverts_only_rows_not_changed_since(shop, run_jobs
         LinkState.MAPPED,
     ]
     assert db.session.get(JobRun, assign.id).undone_by_id == undo.id
+
+
+def test_an_undo_interrupted_half_way_is_finished_by_its_retry(shop, run_jobs, monkeypatch):
+    owner, store, account = shop
+    links = _links(5)
+    for link, variant in zip(links, unique_variants(store.id, 5), strict=True):
+        set_link_target(db.session, link, [Target(variant.id)], expected_version=None, actor=owner)
+    db.session.commit()
+    assign = start_assign(db.session, account, [link.id for link in links], owner)
+    run_jobs()
+
+    monkeypatch.setattr("webapp.linking.jobs.BATCH_SIZE", 2)
+    first = start_undo(db.session, db.session.get(JobRun, assign.id), owner)
+    put_back = []  # the job stops after its first batch (tests/reliability kills real workers)
+
+    def stop_after_a_batch(*args, **kwargs):
+        if put_back:
+            raise RuntimeError("the worker went away")
+        put_back.append(undo_links(*args, **kwargs))
+        return put_back[-1]
+
+    monkeypatch.setattr("webapp.linking.jobs.undo_links", stop_after_a_batch)
+    run_jobs()
+    assert [link.state for link in _links(5)] == [LinkState.MAPPED] * 2 + [LinkState.LINKED] * 3
+    first = db.session.get(JobRun, first.id)
+    assert first.status is JobStatus.FAILED and (first.done, first.total) == (2, 5)
+    assert db.session.get(JobRun, assign.id).undone_by_id is None
+    monkeypatch.undo()
+
+    again = retry_job(db.session, first, owner)
+    run_jobs()
+    again = db.session.get(JobRun, again.id)
+    assert again.status is JobStatus.FINISHED, again.error
+    assert again.result == {"reverted": 5, "changed_since": 0}
+    assert [link.state for link in _links(5)] == [LinkState.MAPPED] * 5
+    assert db.session.get(JobRun, assign.id).undone_by_id == again.id
 
 
 def test_bulk_unlink_is_a_job_that_can_be_undone(shop, run_jobs):

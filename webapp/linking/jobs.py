@@ -26,7 +26,7 @@ from webapp.jobs.services import (
 )
 from webapp.linking.automap import apply_automap
 from webapp.linking.models import Link, LinkState
-from webapp.linking.services import LinkConflict, assign_links, undo_batch, unlink
+from webapp.linking.services import LinkConflict, assign_links, plan_undo, undo_links, unlink
 
 LINK_QUEUE = "imports"  # bulk link changes queue with imports, never ahead of sync
 BATCH_SIZE = 500
@@ -152,8 +152,23 @@ def run_bulk_unlink(job_run_id: int) -> dict[str, Any]:
 def run_undo(job_run_id: int) -> dict[str, Any]:
     def work(run: JobRun, progress: ProgressRecorder) -> dict[str, Any]:
         target = db.session.get(JobRun, run.params["job_run_id"])
-        progress.update(message=f"Undoing job {target.id}: {target.kind.label}", force=True)
-        counts = undo_batch(db.session, target, actor=run.created_by, undo_run=run)
+        plan = plan_undo(db.session, target, run)
+        ids = plan.link_ids
+        progress.update(
+            total=len(ids), message=f"Undoing job {target.id}: {target.kind.label}", force=True
+        )
+        counts: Counter[str] = Counter()
+        # A batch at a time, its rows locked in id order before any count is touched (as the
+        # other bulk jobs do): a retry after an interruption finishes what is left.
+        for chunk in chunked(ids, BATCH_SIZE):
+            links = db.session.scalars(
+                select(Link).where(Link.id.in_(chunk)).order_by(Link.id).with_for_update()
+            ).all()
+            counts["changed_since"] += len(chunk) - len(links)  # deleted since
+            counts.update(undo_links(db.session, plan, links, actor=run.created_by, undo_run=run))
+            progress.update(advance=len(chunk), message=f"{counts['reverted']:,} rows put back")
+            db.session.commit()  # the batch and the progress that counts it, together
+        target.undone_by_id = run.id
         db.session.commit()
         return {"reverted": counts["reverted"], "changed_since": counts["changed_since"]}
 

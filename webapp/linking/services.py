@@ -20,7 +20,7 @@ from webapp.accounts.models import MarketplaceAccount, User
 from webapp.catalog.models import StoreSku
 from webapp.domain import DomainError
 from webapp.extensions import utcnow
-from webapp.jobs.models import JobRun
+from webapp.jobs.models import JobKind, JobRun
 from webapp.linking.models import Link, LinkComponent, LinkEvent, LinkState
 from webapp.linking.signals import links_stopped, links_went_live
 
@@ -304,26 +304,68 @@ def restore(session: Session, link: Link, state: dict[str, Any], *, actor, batch
         links_went_live.send(link.account_id, link_ids=[link.id])
 
 
-def undo_batch(
-    session: Session, batch: JobRun, *, actor: User | None, undo_run: JobRun
-) -> Counter[str]:
-    """Revert every link a bulk change touched, except rows changed again since."""
+@dataclass(frozen=True)
+class UndoPlan:
+    """What undoing a bulk change means for each row it touched: the snapshot to put back,
+    and the version the row has if nobody changed it since (the change's own last write, or
+    an earlier, interrupted run of this undo's restore)."""
+
+    before: dict[int, dict[str, Any]]  # link id → its snapshot before the change
+    changed_version: dict[int, int]  # link id → its version after the change's last write
+    restored_version: dict[int, int]  # link id → its version after an earlier undo run
+
+    @property
+    def link_ids(self) -> list[int]:
+        return sorted(self.before)
+
+
+def plan_undo(session: Session, batch: JobRun, undo_run: JobRun) -> UndoPlan:
     if batch.undone_by_id is not None:
         raise LinkError("This change was already undone.")
-    counts: Counter[str] = Counter()
-    first_events: dict[int, LinkEvent] = {}
-    last_events: dict[int, LinkEvent] = {}
-    for event in session.scalars(
-        select(LinkEvent).where(LinkEvent.job_run_id == batch.id).order_by(LinkEvent.id)
+    before: dict[int, dict[str, Any]] = {}
+    changed_version: dict[int, int] = {}
+    for link_id, snapshot_before, snapshot_after in session.execute(
+        select(LinkEvent.link_id, LinkEvent.before, LinkEvent.after)
+        .where(LinkEvent.job_run_id == batch.id)
+        .order_by(LinkEvent.id)
     ):
-        first_events.setdefault(event.link_id, event)
-        last_events[event.link_id] = event
-    for link_id, first in first_events.items():
-        link = session.get(Link, link_id)
-        if link is None or link.version != last_events[link_id].after["version"]:
+        before.setdefault(link_id, snapshot_before)
+        changed_version[link_id] = snapshot_after["version"]
+    earlier_runs = [
+        run_id
+        for run_id, params in session.execute(
+            select(JobRun.id, JobRun.params).where(
+                JobRun.kind == JobKind.UNDO,
+                JobRun.account_id == batch.account_id,
+                JobRun.id != undo_run.id,
+            )
+        )
+        if params.get("job_run_id") == batch.id
+    ]
+    restored_version = {
+        link_id: snapshot_after["version"]
+        for link_id, snapshot_after in session.execute(
+            select(LinkEvent.link_id, LinkEvent.after)
+            .where(LinkEvent.job_run_id.in_(earlier_runs))
+            .order_by(LinkEvent.id)
+        )
+    }
+    return UndoPlan(before, changed_version, restored_version)
+
+
+def undo_links(
+    session: Session, plan: UndoPlan, links: Sequence[Link], *, actor: User | None, undo_run: JobRun
+) -> Counter[str]:
+    """Put these rows of the plan back, except rows changed again since the change; rows an
+    interrupted run of this undo already put back count as reverted. `links`: the plan's rows
+    that still exist."""
+    counts: Counter[str] = Counter()
+    for link in links:
+        if plan.restored_version.get(link.id) == link.version:
+            counts["reverted"] += 1
+        elif link.version != plan.changed_version[link.id]:
             counts["changed_since"] += 1
-            continue
-        restore(session, link, first.before, actor=actor, batch=undo_run)
-        counts["reverted"] += 1
-    batch.undone_by_id = undo_run.id
+        else:
+            restore(session, link, plan.before[link.id], actor=actor, batch=undo_run)
+            counts["reverted"] += 1
     return counts
