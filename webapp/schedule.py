@@ -1,5 +1,6 @@
 """The schedule: a sweep that RQ's scheduler runs every minute (SYNC_SWEEP_SECONDS) starts the
-pushes and order pulls that are due, each account on its own interval."""
+pushes and order pulls that are due, each account on its own interval, and clears away
+uploads abandoned half way."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from webapp.accounts.models import AccountStatus, MarketplaceAccount
+from webapp.csvio.uploads import remove_abandoned_uploads
 from webapp.extensions import db
 from webapp.jobs.queue import get_queue
 from webapp.orders.jobs import orders_paused, start_orders
@@ -22,7 +24,7 @@ SWEEP_QUEUE = "sync"
 
 def sweep() -> dict[str, int]:
     """Start what is due, then schedule the next sweep (even when this one failed)."""
-    counts = {"pushes": 0, "order_pulls": 0}
+    counts = {"pushes": 0, "order_pulls": 0, "abandoned_uploads": 0}
     try:
         for account, full in due_accounts(db.session):
             start_sync(db.session, account, None, full=full)
@@ -31,6 +33,7 @@ def sweep() -> dict[str, int]:
         for account in _order_accounts_due(now):
             start_orders(db.session, account, None)
             counts["order_pulls"] += 1
+        counts["abandoned_uploads"] = remove_abandoned_uploads()
     finally:
         schedule_sweep()
     return counts

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import pytest
 
-from webapp.csvio.uploads import CHUNK, UploadError, save_upload, stored_path, upload_dir
+from webapp.csvio.uploads import (
+    ABANDONED_AFTER,
+    CHUNK,
+    UploadError,
+    remove_abandoned_uploads,
+    save_upload,
+    stored_path,
+    upload_dir,
+)
+from webapp.schedule import sweep
 
 
 class DroppedConnection(io.RawIOBase):
@@ -52,3 +63,20 @@ def test_an_upload_cut_short_or_refused_leaves_nothing(app_ctx, stream, refusal)
         save_upload(stream, max_bytes=2 * CHUNK)
 
     assert _kept() == before
+
+
+def test_the_schedules_sweep_removes_only_uploads_abandoned_half_way(app_ctx):
+    folder = upload_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    abandoned, writing, kept = (folder / name for name in ("a.csv.part", "b.csv.part", "c.csv"))
+    for path in (abandoned, writing, kept):
+        path.write_bytes(b"Seller SKU,Store SKU\n")
+    an_hour_and_more = time.time() - ABANDONED_AFTER.total_seconds() - 60
+    os.utime(abandoned, (an_hour_and_more, an_hour_and_more))
+    os.utime(kept, (an_hour_and_more, an_hour_and_more))  # a stored upload is never swept
+
+    assert sweep()["abandoned_uploads"] == 1
+    assert not abandoned.exists() and writing.exists() and kept.exists()
+    assert remove_abandoned_uploads() == 0  # nothing left to do
+    for path in (writing, kept):
+        path.unlink()

@@ -4,6 +4,8 @@ name in a path."""
 from __future__ import annotations
 
 import secrets
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -12,6 +14,10 @@ from flask import current_app
 from webapp.domain import DomainError
 
 CHUNK = 1 << 20
+PARTIAL_SUFFIX = ".part"
+# An upload still being written is touched at every chunk; one untouched this long was left by
+# a web process that stopped half way.
+ABANDONED_AFTER = timedelta(hours=1)
 
 
 class UploadError(DomainError):
@@ -33,7 +39,7 @@ def save_upload(stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
     directory = upload_dir()
     directory.mkdir(parents=True, exist_ok=True)
     stored_name = f"{secrets.token_hex(16)}.csv"
-    partial = directory / f"{stored_name}.part"
+    partial = directory / f"{stored_name}{PARTIAL_SUFFIX}"
     size = 0
     try:
         with partial.open("wb") as out:
@@ -51,3 +57,21 @@ def save_upload(stream: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
     finally:
         partial.unlink(missing_ok=True)
     return stored_name, size
+
+
+def remove_abandoned_uploads(now: float | None = None) -> int:
+    """Delete the partial copies that web processes stopped half way left behind (never read,
+    they only take space); returns how many."""
+    directory = upload_dir()
+    if not directory.exists():
+        return 0
+    cutoff = (now or time.time()) - ABANDONED_AFTER.total_seconds()
+    removed = 0
+    for partial in directory.glob(f"*{PARTIAL_SUFFIX}"):
+        try:
+            if partial.stat().st_mtime < cutoff:
+                partial.unlink()
+                removed += 1
+        except FileNotFoundError:  # another sweep got there first
+            continue
+    return removed
