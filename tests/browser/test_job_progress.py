@@ -8,6 +8,8 @@ from playwright.sync_api import expect
 
 from webapp.extensions import db
 from webapp.jobs.models import JobRun
+from webapp.linking.grid import status_counts
+from webapp.linking.jobs import start_automap
 
 
 def test_a_job_left_behind_is_shown_again_and_its_end_raises_a_toast_elsewhere(
@@ -42,3 +44,20 @@ def test_a_job_left_behind_is_shown_again_and_its_end_raises_a_toast_elsewhere(
     expect(page.locator("#toasts .toast")).to_have_count(0)
     db.session.expire_all()
     assert db.session.get(JobRun, run_id).announced_at is not None
+
+
+def test_the_overview_reads_its_figures_again_when_ones_job_is_over(
+    page, logged_in, owner, shop, run_jobs
+):
+    logged_in(owner.email)
+    start_automap(db.session, shop, [], owner)
+    page.goto("/overview/")
+    states = page.get_by_role("table").filter(has_text="Mapped")
+    expect(states.get_by_role("row", name="Mapped")).to_contain_text("0")
+    page.wait_for_load_state("load")
+
+    run_jobs()
+    expect(page.locator("#toasts")).to_contain_text("Auto-map finished.")
+    mapped = status_counts(db.session, shop.id)["mapped"]
+    assert mapped > 0
+    expect(states.get_by_role("row", name="Mapped")).to_contain_text(f"{mapped:,}")
