@@ -98,7 +98,7 @@ class JobRun(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # When the person who started it was told it was over (see jobs.services.announce_over).
+    # When the person who started it was told it was over (see jobs.services.watch_own_runs).
     announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_by: Mapped[User | None] = relationship()

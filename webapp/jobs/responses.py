@@ -9,11 +9,17 @@ from webapp.htmx import is_htmx, toast, trigger_client_event
 from webapp.jobs.models import JobRun
 
 
-def progress_card(run: JobRun, message: str, level: str = "info") -> Response:
-    """The run's progress component with a toast; the page's job watcher (jobs/_watch.html)
-    hears that a job started, so it can say when the job is over."""
-    response = toast(render_template("jobs/_progress.html", run=run), message, level)
+def announce_started(response: Response | str, run: JobRun) -> Response:
+    """Tell the page's job watcher (jobs/_watch.html) that a job started, so it can say when
+    the job is over."""
     return trigger_client_event(response, "jobStarted", {"id": run.id})
+
+
+def progress_card(run: JobRun, message: str, level: str = "info") -> Response:
+    """The run's progress component with a toast, its start announced to the job watcher."""
+    return announce_started(
+        toast(render_template("jobs/_progress.html", run=run), message, level), run
+    )
 
 
 def job_started(run: JobRun, message: str, fallback_url: str):

@@ -47,6 +47,17 @@ def _selected_ids(session: Session, run: JobRun, states: Sequence[LinkState]) ->
     )
 
 
+def _locked_batch(session: Session, account_id: int, ids: Sequence[int]) -> Sequence[Link]:
+    """The account's links among `ids`, locked in id order (on PostgreSQL): rows first, then
+    the kept counts, as an edit takes them."""
+    return session.scalars(
+        select(Link)
+        .where(Link.account_id == account_id, Link.id.in_(ids))
+        .order_by(Link.id)
+        .with_for_update()
+    ).all()
+
+
 def _change_in_batches(
     session: Session,
     run: JobRun,
@@ -70,12 +81,7 @@ def _change_in_batches(
     for chunk in chunked(ids, BATCH_SIZE):
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                batch = session.scalars(
-                    select(Link)
-                    .where(Link.account_id == run.account_id, Link.id.in_(chunk))
-                    .order_by(Link.id)
-                    .with_for_update()  # the rows first, then the counts, as an edit takes them
-                ).all()
+                batch = _locked_batch(session, run.account_id, chunk)
                 changed = change(batch)
                 session.commit()
                 break
@@ -161,9 +167,7 @@ def run_undo(job_run_id: int) -> dict[str, Any]:
         # A batch at a time, its rows locked in id order before any count is touched (as the
         # other bulk jobs do): a retry after an interruption finishes what is left.
         for chunk in chunked(ids, BATCH_SIZE):
-            links = db.session.scalars(
-                select(Link).where(Link.id.in_(chunk)).order_by(Link.id).with_for_update()
-            ).all()
+            links = _locked_batch(db.session, target.account_id, chunk)
             counts["changed_since"] += len(chunk) - len(links)  # deleted since
             counts.update(undo_links(db.session, plan, links, actor=run.created_by, undo_run=run))
             progress.update(advance=len(chunk), message=f"{counts['reverted']:,} rows put back")

@@ -18,8 +18,9 @@ from webapp.csvio.reader import CsvRefused
 from webapp.csvio.uploads import save_upload, stored_path
 from webapp.domain import DomainError
 from webapp.extensions import db
-from webapp.htmx import is_htmx, toast, trigger_client_event
+from webapp.htmx import is_htmx, toast
 from webapp.jobs.models import JobKind
+from webapp.jobs.responses import announce_started
 from webapp.jobs.services import shown_jobs
 from webapp.stores.services import (
     StoreError,
@@ -139,8 +140,8 @@ def _catalog_upload_answer(store: Store, message: str, level: str, **context):
     if is_htmx():
         fragment = render_template("stores/_catalog_upload.html", store=store, **context)
         response = toast(fragment, message, level)
-        if context.get("run") is not None:  # the page's job watcher says when it is over
-            response = trigger_client_event(response, "jobStarted", {"id": context["run"].id})
+        if context.get("run") is not None:
+            response = announce_started(response, context["run"])
         return response
     flash(message, level)
     return redirect(url_for("stores.index"))
