@@ -20,6 +20,7 @@ from webapp.linking.grid import (
 )
 from webapp.linking.jobs import start_automap
 from webapp.linking.models import Link, LinkState
+from webapp.linking.search import merge_pending_search_entries
 from webapp.linking.services import Target, assign_links, mark_failed, set_link_target, unlink
 from webapp.urls import url_for_each
 
@@ -219,6 +220,22 @@ def test_search_finds_store_skus_sku_ids_and_follows_changes(imported):
     sku.seller_sku = "AGAIN-RENAMED"
     db.session.commit()
     assert _found(imported.id, "qx7") == set()
+
+
+def test_bulk_jobs_leave_no_entries_pending_in_the_search_indexes(imported):
+    """PostgreSQL's trigram indexes take new rows into a pending list that every search reads
+    through; the import that made `imported` merged it when it finished. Rows written since
+    are pending again until the next bulk job."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's FTS5 search tables keep no pending list")
+    assert merge_pending_search_entries(db.session) == 0
+    sku = db.session.scalar(select(MarketplaceSku).where(MarketplaceSku.account_id == imported.id))
+    sku.seller_sku = "PENDING-QX8"
+    db.session.commit()
+    assert merge_pending_search_entries(db.session) > 0
+    assert _found(imported.id, "qx8") == {
+        db.session.scalar(select(Link.id).where(Link.marketplace_sku_id == sku.id))
+    }
 
 
 def test_full_page_and_partial_from_one_url(imported, client):

@@ -46,7 +46,7 @@ class JobKind(enum.StrEnum):
     @property
     def writes_in_bulk(self) -> bool:
         """Writes catalogs or links by the thousand: the query planner's statistics are
-        refreshed after it."""
+        refreshed after it, and the search indexes' pending entries merged."""
         return self not in (JobKind.MAPPING_CHECK, JobKind.SYNC, JobKind.ORDERS)
 
     @property

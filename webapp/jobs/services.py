@@ -24,6 +24,7 @@ from webapp.domain import DomainError
 from webapp.extensions import db, utcnow
 from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.jobs.queue import AppJob, enqueue, job_id_of_run, redis_connection
+from webapp.linking.search import merge_pending_search_entries
 
 
 class JobError(DomainError):
@@ -381,6 +382,7 @@ def run_tracked(
     current_app.logger.info("%s finished", run.kind.label)
     if run.kind.writes_in_bulk:
         refresh_planner_statistics(session)
+        merge_pending_search_entries(session)
     return result
 
 

@@ -13,18 +13,16 @@ tooling to leave them (and their shadow tables) alone.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, Integer, column, or_, select, text, union
+from sqlalchemy.orm import Session
 
 from webapp.catalog.models import MarketplaceSku, StoreSku
 from webapp.dbutil import contains_text
 from webapp.linking.models import Link
 
 MIN_INDEXED_LENGTH = 3
-SEARCH_INDEXES = (
-    "marketplace_sku_search",  # SQLite FTS5 over marketplace_skus
-    "store_sku_search",  # SQLite FTS5 over store_skus
-    "ix_marketplace_skus_search",  # PostgreSQL pg_trgm
-    "ix_store_skus_search",  # PostgreSQL pg_trgm
-)
+SQLITE_SEARCH_INDEXES = ("marketplace_sku_search", "store_sku_search")  # FTS5 tables
+POSTGRES_SEARCH_INDEXES = ("ix_marketplace_skus_search", "ix_store_skus_search")  # pg_trgm GIN
+SEARCH_INDEXES = SQLITE_SEARCH_INDEXES + POSTGRES_SEARCH_INDEXES
 
 _MARKETPLACE_MATCHES = text(
     "SELECT rowid FROM marketplace_sku_search WHERE marketplace_sku_search MATCH :marketplace_text"
@@ -74,3 +72,17 @@ def matching_links(account_id: int, search: str, dialect: str) -> ColumnElement[
         ),
     )
     return Link.id.in_(found)
+
+
+def merge_pending_search_entries(session: Session) -> int:
+    """On PostgreSQL, merge what bulk writes left in the trigram indexes' pending lists into
+    the indexes proper; returns the pages merged. A GIN index takes new rows into an unsorted
+    pending list, quick to write, that every search then reads through until autovacuum comes
+    by: after an import of a million SKUs that doubled a search (55 ms of SQL against 25 ms).
+    SQLite's FTS5 tables have no such list."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    merge = text("SELECT gin_clean_pending_list(CAST(:index AS regclass))")
+    pages = sum(session.scalar(merge, {"index": name}) for name in POSTGRES_SEARCH_INDEXES)
+    session.commit()
+    return pages
