@@ -7,12 +7,15 @@ import re
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import select, update
 
 from tests.browser.pages import assert_no_reload, set_marker, tab
-from tests.builders import PASSWORD, make_account, make_store
+from tests.builders import PASSWORD, make_account, make_store, unique_variants
 from webapp.accounts.models import AccountStatus
-from webapp.catalog.jobs import start_marketplace_import
+from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
 from webapp.extensions import db
+from webapp.linking.models import Link, LinkState
+from webapp.sync.models import LinkSync
 
 
 @pytest.fixture
@@ -139,6 +142,33 @@ def test_a_status_tab_swaps_only_the_grid_and_pushes_its_url(page, logged_in, ow
     expect(page).to_have_url(re.compile(r"[?&]status=not_linked(&|$)"))
     expect(grid_rows(page)).to_have_count(20)
     expect(grid_rows(page).first).to_contain_text("Not Linked")
+    assert_no_reload(page)
+
+
+def test_the_linked_tab_filters_rows_whose_last_push_was_refused(
+    page, logged_in, owner, imported, run_jobs
+):
+    start_store_catalog_refresh(db.session, imported.store, owner)
+    run_jobs()
+    ids = db.session.scalars(select(Link.id).order_by(Link.id).limit(3)).all()
+    target = unique_variants(imported.store_id, 1)[0]
+    db.session.execute(
+        update(Link).where(Link.id.in_(ids)).values(state=LinkState.LINKED, store_sku_id=target.id)
+    )
+    db.session.add(
+        LinkSync(link_id=ids[1], account_id=imported.id, error="Price refused.", has_error=True)
+    )
+    db.session.commit()
+    logged_in(owner.email)
+    tab(page, "Linked").click()
+    expect(grid_rows(page)).to_have_count(3)
+    set_marker(page)
+
+    page.get_by_label("Last push").select_option(label="Refused (1)")
+
+    expect(page).to_have_url(re.compile(r"[?&]sync=refused(&|$)"))
+    expect(grid_rows(page)).to_have_count(1)
+    expect(grid_rows(page).first).to_contain_text("Last sync: Price refused.")
     assert_no_reload(page)
 
 

@@ -22,6 +22,7 @@ from webapp.linking.jobs import start_automap
 from webapp.linking.models import Link, LinkState
 from webapp.linking.search import merge_pending_search_entries
 from webapp.linking.services import Target, assign_links, mark_failed, set_link_target, unlink
+from webapp.sync.models import LinkSync
 from webapp.urls import url_for_each
 
 
@@ -300,6 +301,41 @@ def test_map_failed_rows_filter_by_reason(imported, client):
     assert rows.count('<tr id="link-') == 1 and "is ambiguous" in rows
     assert "failure=ambiguous" in rows  # the self-refresh keeps the filter
     assert "does not exist" in client.get("/?status=failed&failure=bogus").get_data(as_text=True)
+
+
+def test_linked_rows_filter_by_a_refused_push(imported, client):
+    """Support staff open the Linked rows whose last push was refused (the Overview links
+    here), fix each and see the list shrink; a refusal kept by a row no longer Linked is not
+    counted."""
+    ids = db.session.scalars(select(Link.id).order_by(Link.id).limit(4)).all()
+    target = unique_variants(imported.store_id, 1)[0]
+    db.session.execute(
+        update(Link).where(Link.id.in_(ids)).values(state=LinkState.LINKED, store_sku_id=target.id)
+    )
+    pushes = [("TikTok Shop refused the quantity.", True), ("", False), ("Store said 404.", True)]
+    for link_id, (error, refused) in zip(ids, pushes, strict=False):
+        db.session.add(
+            LinkSync(link_id=link_id, account_id=imported.id, error=error, has_error=refused)
+        )
+    db.session.add(LinkSync(link_id=ids[3], account_id=imported.id, error="Old.", has_error=True))
+    db.session.execute(update(Link).where(Link.id == ids[3]).values(state=LinkState.MAPPED))
+    db.session.commit()
+
+    tab = client.hx_get("/?status=linked", target="linking-grid").get_data(as_text=True)
+    assert "Refused (2)" in tab and tab.count('<tr id="link-') == 3
+    filtered = client.hx_get("/?status=linked&sync=refused", target="linking-grid")
+    rows = filtered.get_data(as_text=True)
+    assert [f'<tr id="link-{i}"' in rows for i in ids] == [True, False, True, False]
+    assert "Last sync: TikTok Shop refused the quantity." in rows
+    assert "sync=refused" in rows  # the self-refresh keeps the filter
+    assert "does not exist" in client.get("/?status=linked&sync=bogus").get_data(as_text=True)
+    export = client.get("/mappings/export.csv?status=linked&sync=refused").get_data(as_text=True)
+    assert len(export.splitlines()) == 1 + 2  # the header and the two refused rows
+
+    db.session.execute(update(LinkSync).values(error="", has_error=False))
+    db.session.commit()
+    empty = client.hx_get("/?status=linked&sync=refused", target="linking-grid")
+    assert "No linked row has a refused push" in empty.get_data(as_text=True)
 
 
 def test_grid_rows_carry_their_kit_parts_and_their_own_buttons(imported, client):

@@ -46,6 +46,7 @@ class GridQuery:
     before: int | None = None  # rows with a smaller id (previous page)
     page_size: int = 50
     failure: str | None = None  # a FAILURE_KINDS key: why rows failed
+    sync_refused: bool = False  # only rows whose last push TikTok Shop or the store refused
 
     @property
     def backwards(self) -> bool:
@@ -190,6 +191,8 @@ def page_statement(session: Session, query: GridQuery) -> Select[Any]:
         statement = statement.where(Link.state == query.status)
     if query.failure in FAILURE_KINDS:
         statement = statement.where(Link.failure_reason.ilike(FAILURE_KINDS[query.failure].pattern))
+    if query.sync_refused:
+        statement = statement.where(Link.id.in_(_refused_pushes(query.account_id)))
     if query.backwards:
         statement = statement.where(Link.id < query.before).order_by(Link.id.desc())
     else:
@@ -239,3 +242,20 @@ def failure_counts(session: Session, account_id: int) -> dict[str, int]:
         ).all()
     )
     return {key: kept.get(key, 0) for key in FAILURE_KINDS}
+
+
+def _refused_pushes(account_id: int) -> Select[Any]:
+    return select(LinkSync.link_id).where(
+        LinkSync.account_id == account_id,  # ix_link_syncs_account_error
+        LinkSync.has_error.is_(True),
+    )
+
+
+def refused_push_count(session: Session, account_id: int) -> int:
+    """Linked rows whose last push TikTok Shop or the store refused, for the Linked tab's
+    filter: each row says why, and support staff work through them one by one."""
+    return session.scalar(
+        select(func.count())
+        .select_from(Link)
+        .where(Link.id.in_(_refused_pushes(account_id)), Link.state == LinkState.LINKED)
+    )

@@ -22,6 +22,7 @@ from webapp.linking.grid import (
     GridQuery,
     failure_counts,
     grid_page,
+    refused_push_count,
     status_counts,
 )
 from webapp.linking.models import LINK_STATE_LABELS, LinkState
@@ -32,6 +33,7 @@ from webapp.urls import PAGE_LINK_NOT_VALID, id_from, url_for_each
 bp = Blueprint("linking", __name__)
 
 LINK_JOB_KINDS = [kind for kind in JobKind if kind.changes_links or kind is JobKind.UNDO]
+SYNC_REFUSED = "refused"  # ?sync=refused: the Linked tab's rows whose last push was refused
 TABS = [("all", "All")] + [(state.value, label) for state, label in LINK_STATE_LABELS.items()]
 
 
@@ -79,11 +81,15 @@ def parse_grid_args(account_id: int) -> tuple[GridQuery, list[str]]:
     if failure is not None and failure not in FAILURE_KINDS:
         problems.append("That failure filter does not exist; showing every reason.")
         failure = None
+    sync = request.args.get("sync") or None
+    if sync not in (None, SYNC_REFUSED):
+        problems.append("That sync filter does not exist; showing every row.")
     query = GridQuery(
         account_id=account_id,
         status=status,
         search=search,
         failure=failure,
+        sync_refused=sync == SYNC_REFUSED,
         page_size=current_app.config["GRID_PAGE_SIZE"],
         **cursors,
     )
@@ -105,6 +111,11 @@ def grid():
             failure_kinds=FAILURE_KINDS,
             failure_counts=(
                 failure_counts(db.session, account.id) if query.status is LinkState.FAILED else {}
+            ),
+            refused_pushes=(
+                refused_push_count(db.session, account.id)
+                if query.status is LinkState.LINKED
+                else None
             ),
             # Rows shown mean products were imported; only an empty page needs to ask.
             imported=bool(page.rows)
