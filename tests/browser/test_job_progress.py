@@ -4,10 +4,14 @@ open, with a link to the job."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
+from tests.browser.pages import assert_no_reload, set_marker
 from webapp.extensions import db
-from webapp.jobs.models import JobRun
+from webapp.jobs.models import JobKind, JobRun, JobStatus
+from webapp.jobs.services import record_job_run
 from webapp.linking.grid import status_counts
 from webapp.linking.jobs import start_automap
 
@@ -61,3 +65,26 @@ def test_the_overview_reads_its_figures_again_when_ones_job_is_over(
     mapped = status_counts(db.session, shop.id)["mapped"]
     assert mapped > 0
     expect(states.get_by_role("row", name="Mapped")).to_contain_text(f"{mapped:,}")
+
+
+def test_the_jobs_list_shows_only_failed_runs_when_asked(page, logged_in, owner):
+    for status in (JobStatus.FAILED, JobStatus.FINISHED, JobStatus.FINISHED):
+        run = record_job_run(
+            db.session, kind=JobKind.SYNC, organization_id=owner.organization_id, actor=None
+        )
+        run.status = status
+        run.error = "TikTok Shop refused the call." if status is JobStatus.FAILED else ""
+    db.session.commit()
+    logged_in(owner.email)
+    page.goto("/jobs/")
+    rows = page.get_by_role("region", name="Job runs").locator("tbody tr")
+    expect(rows).to_have_count(3)
+    set_marker(page)
+
+    page.get_by_label("Show").select_option(label="Failed or interrupted")
+
+    expect(page).to_have_url(re.compile(r"[?&]status=failed(&|$)"))
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("TikTok Shop refused the call.")
+    expect(rows.first.get_by_role("button", name=re.compile("Retry"))).to_be_visible()
+    assert_no_reload(page)

@@ -279,7 +279,7 @@ def test_sync_health_counts_the_errors_of_the_last_day(imported, client, run_job
 
     body = _page(client)
     assert '<strong class="failure">4</strong>' in body
-    assert 'href="/jobs/">2 sync or order runs failed</a>' in body
+    assert 'href="/jobs/?status=failed">2 sync or order runs failed</a>' in body
     assert 'href="/?status=linked&amp;sync=refused">1 linked SKU not pushed</a>' in body
     assert 'href="/orders/?tab=held">1 order the store did not take</a>' in body
     pushed = re.search(r"Last push of stock and prices</dt><dd>(<time [^>]+>[^<]+</time>)", body)

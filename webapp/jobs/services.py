@@ -162,6 +162,45 @@ def notice_interrupted(session: Session, runs: Iterable[JobRun]) -> list[JobRun]
     return runs
 
 
+# What the Jobs list can show, by status: its URL value and its label.
+RUN_LISTS = {
+    "all": ("All runs", ()),
+    "running": ("Under way", (JobStatus.QUEUED, JobStatus.RUNNING)),
+    "failed": ("Failed or interrupted", (JobStatus.FAILED, JobStatus.INTERRUPTED)),
+}
+
+
+@dataclass(frozen=True)
+class RunListQuery:
+    organization_id: int
+    shows: str = "all"  # a RUN_LISTS key
+    kind: JobKind | None = None
+    before: int | None = None  # runs older than this one (the next page)
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[JobRun]
+    has_older: bool
+
+
+def list_runs(session: Session, query: RunListQuery) -> RunPage:
+    """One page of an organization's runs, newest first, cut by id (keyset): a shop whose
+    sync runs every few minutes still finds yesterday's failed import."""
+    statement = select(JobRun).where(JobRun.organization_id == query.organization_id)
+    statuses = RUN_LISTS[query.shows][1]
+    if statuses:
+        statement = statement.where(JobRun.status.in_(statuses))
+    if query.kind is not None:
+        statement = statement.where(JobRun.kind == query.kind)
+    if query.before is not None:
+        statement = statement.where(JobRun.id < query.before)
+    runs = list(session.scalars(statement.order_by(JobRun.id.desc()).limit(query.page_size + 1)))
+    notice_interrupted(session, runs[: query.page_size])
+    return RunPage(runs=runs[: query.page_size], has_older=len(runs) > query.page_size)
+
+
 ANNOUNCE_WITHIN = timedelta(minutes=15)  # a run over longer ago is not news
 
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.htmx import htmx_target, is_htmx, toast, trigger_client_event
-from webapp.jobs.models import JobRun, JobStatus
+from webapp.jobs.models import JobKind, JobRun, JobStatus
 from webapp.jobs.responses import progress_card
-from webapp.jobs.services import JobError, notice_interrupted, retry_job, watch_own_runs
+from webapp.jobs.services import (
+    RUN_LISTS,
+    JobError,
+    RunListQuery,
+    list_runs,
+    notice_interrupted,
+    retry_job,
+    watch_own_runs,
+)
 from webapp.linking.jobs import start_undo
 from webapp.tenancy import get_or_404, require_organization
+from webapp.urls import PAGE_LINK_NOT_VALID, id_from
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 
@@ -20,14 +28,38 @@ bp = Blueprint("jobs", __name__, url_prefix="/jobs")
 @bp.get("/")
 def index():
     organization = require_organization()
-    runs = db.session.scalars(
-        select(JobRun)
-        .where(JobRun.organization_id == organization.id)
-        .order_by(JobRun.id.desc())
-        .limit(50)
-    ).all()
-    notice_interrupted(db.session, runs)
-    return render_template("jobs/index.html", runs=runs)
+    query, problems = _run_list_args(organization.id)
+    context = {
+        "page": list_runs(db.session, query),
+        "query": query,
+        "problems": problems,
+        "run_lists": RUN_LISTS,
+        "kinds": list(JobKind),
+    }
+    if htmx_target() == "job-list":
+        return render_template("jobs/_list.html", **context)
+    return render_template("jobs/index.html", **context)
+
+
+def _run_list_args(organization_id: int) -> tuple[RunListQuery, list[str]]:
+    """The Jobs list's filters from the URL; what cannot be used is said, not guessed."""
+    problems = []
+    shows = request.args.get("status") or "all"
+    if shows not in RUN_LISTS:
+        problems.append("That status filter does not exist; showing every run.")
+        shows = "all"
+    kind = None
+    if kind_arg := request.args.get("kind"):
+        try:
+            kind = JobKind(kind_arg)
+        except ValueError:
+            problems.append("That kind of job does not exist; showing every kind.")
+    before_arg = request.args.get("before", "")
+    before = id_from(before_arg)
+    if before_arg and before is None:
+        problems.append(PAGE_LINK_NOT_VALID)
+    query = RunListQuery(organization_id=organization_id, shows=shows, kind=kind, before=before)
+    return query, problems
 
 
 def _over_message(run: JobRun) -> dict[str, str]:
