@@ -77,6 +77,7 @@ class JobRun(Base):
     __table_args__ = (
         Index("ix_job_runs_org_kind_status", "organization_id", "kind", "status"),
         Index("ix_job_runs_created_by_finished", "created_by_id", "finished_at"),
+        Index("ix_job_runs_org_id", "organization_id", "id"),  # the Jobs list, newest first
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
