@@ -177,3 +177,22 @@ def test_picking_a_parent_shows_the_refusal_in_the_editor(page, logged_in, owner
     assert db.session.get(Link, link.id).store_sku_id is None
     assert db.session.get(MarketplaceSku, link.marketplace_sku_id).seller_sku == target.sku
     assert_no_reload(page)
+
+
+def test_the_editor_shows_the_rows_history(page, logged_in, owner, shop, check_accessibility):
+    link, target = exact_pairs(shop.id)[0]
+    sku = link.marketplace_sku.seller_sku
+    set_link_target(db.session, link, [Target(target.id, 2)], expected_version=1, actor=owner)
+    db.session.commit()
+    logged_in(owner.email)
+
+    change = page.locator(f"#link-{link.id}").get_by_role("button", name=re.compile(f" {sku}$"))
+    change.first.click()
+    page.get_by_text("History of this row").click()
+
+    history = page.get_by_role("region", name="History of this row")
+    expect(history).to_contain_text("Store SKU set")
+    row = history.locator("tbody tr").first
+    expect(row).to_contain_text(f"Mapped: {target.sku} ×2")
+    expect(row).to_contain_text(owner.display_name)
+    check_accessibility(page)

@@ -498,6 +498,7 @@ def test_mismatched_field_counts_are_refused(shop, client):
     [
         ("get", "/links/{id}"),
         ("get", "/links/{id}/edit"),
+        ("get", "/links/{id}/history"),
         ("get", "/links/{id}/candidates?q=TS"),
         ("get", "/links/{id}/part?store_sku_id=1&quantity=1"),
         ("post", "/links/{id}"),

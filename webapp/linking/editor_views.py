@@ -22,6 +22,7 @@ from webapp.dbutil import MAX_ID
 from webapp.extensions import db
 from webapp.htmx import retarget, toast
 from webapp.linking.grid import MAX_QUERY_LENGTH, GridQuery, GridRow, grid_row, status_counts
+from webapp.linking.history import HISTORY_LIMIT, link_history
 from webapp.linking.models import Link, LinkState
 from webapp.linking.services import (
     MAX_PACK_QUANTITY,
@@ -230,6 +231,17 @@ def show_link(link_id: int):
     link = get_or_404(Link, link_id)
     return render_template(
         "linking/_row.html", row=grid_row(db.session, link.id), then_assign=_then_assign()
+    )
+
+
+@bp.get(LINK_URL + "/history")
+def link_history_view(link_id: int):
+    """Every change of the row, newest first: opened from the editor."""
+    link = get_or_404(Link, link_id)
+    return render_template(
+        "linking/_history.html",
+        entries=link_history(db.session, link.id),
+        history_limit=HISTORY_LIMIT,
     )
 
 
