@@ -7,6 +7,7 @@ that Ctrl-C reaches only this process, which then stops them in reverse order, R
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -121,12 +122,16 @@ class ManagedProcesses:
 
 
 def _terminate(child: Child) -> None:
+    """Ask the child to stop (a worker finishes its job first); after STOP_TIMEOUT kill its
+    whole process group: a worker killed alone would leave the work-horse it forked for the
+    job running on its own."""
     child.process.terminate()
     try:
         child.process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         say(f"The {child.name} did not stop in {STOP_TIMEOUT:.0f} s; killing it.")
-        child.process.kill()
+        with contextlib.suppress(ProcessLookupError):  # its own group: start_new_session
+            os.killpg(child.process.pid, signal.SIGKILL)
         child.process.wait()
 
 
