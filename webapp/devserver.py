@@ -7,7 +7,6 @@ that Ctrl-C reaches only this process, which then stops them in reverse order, R
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -122,16 +121,23 @@ class ManagedProcesses:
 
 
 def _terminate(child: Child) -> None:
-    """Ask the child to stop (a worker finishes its job first); after STOP_TIMEOUT kill its
-    whole process group: a worker killed alone would leave the work-horse it forked for the
-    job running on its own."""
+    """Ask the child to stop; an RQ worker busy with a job finishes it first (a warm
+    shutdown). After STOP_TIMEOUT ask again: a second request is RQ's cold shutdown, in which
+    the worker kills the work-horse running the job and exits. Killing the worker instead
+    would leave the horse running on its own (RQ gives it a process group of its own). Only a
+    child that still does not stop is killed."""
+    child.process.terminate()
+    try:
+        child.process.wait(timeout=STOP_TIMEOUT)
+        return
+    except subprocess.TimeoutExpired:
+        say(f"The {child.name} did not stop in {STOP_TIMEOUT:.0f} s; stopping it at once.")
     child.process.terminate()
     try:
         child.process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        say(f"The {child.name} did not stop in {STOP_TIMEOUT:.0f} s; killing it.")
-        with contextlib.suppress(ProcessLookupError):  # its own group: start_new_session
-            os.killpg(child.process.pid, signal.SIGKILL)
+        say(f"The {child.name} did not stop; killing it.")
+        child.process.kill()
         child.process.wait()
 
 

@@ -46,6 +46,7 @@ from tests.builders import (
     serve_sandbox,
 )
 from tests.conftest import CSRF_PATTERN
+from webapp import devserver
 from webapp.accounts.models import MarketplaceAccount, Store, User
 from webapp.catalog.jobs import start_marketplace_import, start_store_catalog_refresh
 from webapp.catalog.models import MarketplaceSku, StoreSku, match_keys
@@ -738,6 +739,31 @@ def _database_rows() -> dict[str, Any]:
         "imports": db.session.scalar(select(func.count()).select_from(MappingImport)),
         "staged": db.session.scalar(select(func.count()).select_from(MappingImportRow)),
     }
+
+
+def test_make_run_stopping_a_busy_worker_stops_its_work_horse_too(
+    app_ctx, app, big_sandbox, processes, monkeypatch
+):
+    """Ctrl-C under `make run` while a job runs: the worker is asked to stop, waits for its
+    job, is asked again (RQ's cold shutdown) and takes its work-horse down with it. The horse
+    has a process group of its own: killing the worker instead once left it running."""
+    owner = make_user()
+    store = make_store(owner.organization)
+    set_latency(app.config["SANDBOX_MAGENTO_URL"], 1000)  # a refresh of many seconds
+    run = start_store_catalog_refresh(db.session, store, owner)
+    worker = processes.worker("imports")
+    wait_for_progress(run)  # well under way: the worker's scheduler has started too
+    started = children_of(worker.pid)  # the work-horse, and the worker's scheduler
+    assert started
+    monkeypatch.setattr(devserver, "STOP_TIMEOUT", 1.0)
+
+    devserver._terminate(devserver.Child("import worker", worker))
+
+    assert worker.poll() is not None
+    # At once, not when the job would have ended: it had many slow pages to go.
+    for pid in started:
+        wait_until(lambda pid=pid: not pid_alive(pid), 3, f"process {pid} to stop")
+    assert not fresh(run.id).status.is_over  # it was stopped, not finished
 
 
 def test_the_web_process_killed_mid_upload_loses_nothing_and_the_upload_goes_through_after(
